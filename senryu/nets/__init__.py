@@ -1,0 +1,3 @@
+"""Full networks (``hk.nets``)."""
+
+from senryu.nets.mlp import MLP

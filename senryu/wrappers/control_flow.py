@@ -1,0 +1,197 @@
+"""State-carrying control flow: ``cond``, ``switch``, ``scan``, ``fori_loop``, ``while_loop``, ``map``.
+
+Inside a transform, parameters, state and the random-key sequence are threaded through the loop
+carry (or the branch operands). During ``init``, modules first used inside a body or branch get
+their parameters and state created once, before the loop runs (see ``discovery``): every branch of
+a ``cond``/``switch`` is created, and a loop's modules are shared by all iterations, as if applied
+in a Python loop. Outside a transform each function is the ``jax.lax`` one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import jax
+
+from senryu import core
+from senryu.wrappers import discovery
+
+_NO_OPERAND = object()
+
+
+def _chained(fns: Sequence[Callable], api: str) -> list[core.PureFunction]:
+    """Pure versions of functions traced one after another: each starts from the names the
+    previous one ended with, so modules built in two branches get ``linear`` and ``linear_1``."""
+    blocked = discovery.LOOP_CREATION.format(api=api)
+    pures: list[core.PureFunction] = []
+    for fn in fns:
+        if pures:
+            before = pures[-1]
+            naming = (lambda b=before: b.naming_out if b.naming_out is not None else
+                      (b.naming_in() if callable(b.naming_in) else b.naming_in))
+            pures.append(core.PureFunction(fn, naming_in=naming, creation_blocked=blocked))
+        else:
+            pures.append(core.PureFunction(fn, creation_blocked=blocked))
+    return pures
+
+
+def _branches(pred_or_index, fns: Sequence[Callable], operands: tuple, api: str, jax_fn):
+    discovery.create_first([(fn, operands) for fn in fns])
+    pures = _chained(fns, api)
+    branches = [lambda b, ops, p=p: p(b, *ops) for p in pures]
+    boundary = core.capture(pures[0].frame)
+    if jax_fn is jax.lax.cond:
+        out, boundary = jax.lax.cond(pred_or_index, branches[0], branches[1], boundary, operands)
+    else:
+        out, boundary = jax.lax.switch(pred_or_index, branches, boundary, operands)
+    core.commit(boundary, pures[-1])
+    return out
+
+
+def cond(pred, true_fun: Callable, false_fun: Callable, *operands, operand=_NO_OPERAND) -> Any:
+    """``jax.lax.cond`` that carries parameters, state and random keys inside a transform.
+
+    Also accepts the older form ``cond(pred, true_operand, true_fun, false_operand, false_fun)``.
+
+    >>> import jax.numpy as jnp, senryu as hk
+    >>> def f(x):
+    ...     return hk.cond(x.sum() > 0, hk.Linear(1, name="pos"), hk.Linear(1, name="neg"), x)
+    >>> sorted(hk.transform(f).init(None, jnp.ones([1, 2])))
+    ['neg', 'pos']
+    """
+    if operand is not _NO_OPERAND:
+        if operands:
+            raise TypeError("hk.cond: pass either `operand=` or positional operands, not both.")
+        operands = (operand,)
+    if not callable(true_fun) and len(operands) == 2 and callable(operands[0]):
+        # Old calling convention: cond(pred, true_operand, true_fun, false_operand, false_fun).
+        true_operand, true_callable, false_operand, false_callable = (
+            true_fun, false_fun, operands[0], operands[1])
+        if callable(false_operand) or not callable(false_callable):
+            raise TypeError("hk.cond: expected cond(pred, true_fun, false_fun, *operands) or "
+                            "cond(pred, true_operand, true_fun, false_operand, false_fun).")
+        operands = (true_operand, false_operand)
+        true_fun = lambda t, f: true_callable(t)  # noqa: E731
+        false_fun = lambda t, f: false_callable(f)  # noqa: E731
+    if not core.inside_transform():
+        return jax.lax.cond(pred, true_fun, false_fun, *operands)
+    return _branches(pred, [true_fun, false_fun], operands, "cond", jax.lax.cond)
+
+
+def switch(index, branches: Sequence[Callable], *operands) -> Any:
+    """``jax.lax.switch`` that carries parameters, state and random keys inside a transform.
+
+    >>> import jax.numpy as jnp, senryu as hk
+    >>> def f(i, x):
+    ...     return hk.switch(i, [hk.Linear(1), hk.Linear(1), hk.Linear(1)], x)
+    >>> sorted(hk.transform(f).init(None, 0, jnp.ones([1, 2])))
+    ['linear', 'linear_1', 'linear_2']
+    """
+    if not core.inside_transform():
+        return jax.lax.switch(index, branches, *operands)
+    branches = list(branches)
+    if not branches:
+        raise ValueError("hk.switch needs at least one branch.")
+    return _branches(index, branches, operands, "switch", jax.lax.switch)
+
+
+def scan(f: Callable, init: Any, xs: Any, length: Optional[int] = None, reverse: bool = False,
+         unroll: int = 1) -> tuple[Any, Any]:
+    """``jax.lax.scan`` that carries parameters, state and random keys inside a transform.
+
+    Modules used in the body share one set of parameters across iterations; during ``init`` they
+    are created before the loop, so no ``hk.running_init()`` special case is needed.
+
+    >>> import jax, jax.numpy as jnp, senryu as hk
+    >>> def f(xs):
+    ...     def body(carry, x):
+    ...         return carry + hk.Linear(1)(x), carry
+    ...     return hk.scan(body, jnp.zeros([1, 1]), xs)[0]
+    >>> f = hk.transform(f)
+    >>> xs = jnp.ones([5, 1, 2])
+    >>> jax.tree.map(jnp.shape, f.init(jax.random.PRNGKey(0), xs))
+    {'linear': {'b': (1,), 'w': (2, 1)}}
+    """
+    if not core.inside_transform():
+        return jax.lax.scan(f, init, xs, length=length, reverse=reverse, unroll=unroll)
+    if core.running_init():
+        x0 = None if xs is None else discovery.first_slice(xs, length)
+        discovery.create_first([(f, (init, x0))])
+    pure = core.PureFunction(f, creation_blocked=discovery.LOOP_CREATION.format(api="scan"))
+
+    def body(carry, x):
+        carry, boundary = carry
+        (carry, y), boundary = pure(boundary, carry, x)
+        return (carry, boundary), y
+
+    (carry, boundary), ys = jax.lax.scan(body, (init, core.capture(pure.frame)), xs,
+                                         length=length, reverse=reverse, unroll=unroll)
+    core.commit(boundary, pure)
+    return carry, ys
+
+
+def map(f: Callable, xs: Any) -> Any:  # noqa: A001 - mirrors jax.lax.map
+    """``jax.lax.map`` that carries parameters, state and random keys inside a transform.
+
+    >>> import jax, jax.numpy as jnp, senryu as hk
+    >>> f = hk.transform(lambda xs: hk.map(hk.Linear(2), xs))
+    >>> f.apply(f.init(jax.random.PRNGKey(0), jnp.ones([4, 1, 3])), None, jnp.ones([4, 1, 3])).shape
+    (4, 1, 2)
+    """
+    if not core.inside_transform():
+        return jax.lax.map(f, xs)
+    return scan(lambda _, x: ((), f(x)), (), xs)[1]
+
+
+def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any) -> Any:
+    """``jax.lax.fori_loop`` that carries parameters, state and random keys inside a transform.
+
+    >>> import jax, jax.numpy as jnp, senryu as hk
+    >>> f = hk.transform(lambda x: hk.fori_loop(0, 3, lambda i, x: hk.Linear(2)(x), x))
+    >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([1, 2]))
+    >>> jax.tree.map(jnp.shape, params)
+    {'linear': {'b': (2,), 'w': (2, 2)}}
+    """
+    if not core.inside_transform():
+        return jax.lax.fori_loop(lower, upper, body_fun, init_val)
+    discovery.create_first([(body_fun, (lower, init_val))])
+    pure = core.PureFunction(body_fun,
+                             creation_blocked=discovery.LOOP_CREATION.format(api="fori_loop"))
+
+    def body(i, carry):
+        value, boundary = carry
+        return pure(boundary, i, value)
+
+    value, boundary = jax.lax.fori_loop(lower, upper, body, (init_val, core.capture(pure.frame)))
+    core.commit(boundary, pure)
+    return value
+
+
+def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
+    """``jax.lax.while_loop`` that carries parameters, state and random keys inside a transform.
+
+    The condition may read parameters and state; changes it makes to state are discarded.
+
+    >>> import jax, jax.numpy as jnp, senryu as hk
+    >>> def f(x):
+    ...     return hk.while_loop(lambda x: x.sum() < 10., lambda x: x + hk.Bias(b_init=jnp.ones)(x), x)
+    >>> f = hk.transform(f)
+    >>> f.apply(f.init(None, jnp.zeros([2])), None, jnp.zeros([2]))
+    Array([7., 7.], dtype=float32)
+    """
+    if not core.inside_transform():
+        return jax.lax.while_loop(cond_fun, body_fun, init_val)
+    discovery.create_first([(cond_fun, (init_val,)), (body_fun, (init_val,))])
+    pure_cond, pure_body = _chained([cond_fun, body_fun], "while_loop")
+
+    def cond(carry):
+        value, boundary = carry
+        return pure_cond(boundary, value)[0]
+
+    def body(carry):
+        value, boundary = carry
+        return pure_body(boundary, value)
+
+    value, boundary = jax.lax.while_loop(cond, body, (init_val, core.capture(pure_body.frame)))
+    core.commit(boundary, pure_body)
+    return value
