@@ -8,6 +8,9 @@
 """
 
 from senryu import config
+from senryu import experimental
+from senryu import interop
+from senryu.core.jax_usage import JaxUsageError
 from senryu.core import (
     DO_NOT_STORE,
     Deferred,

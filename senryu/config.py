@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 @dataclasses.dataclass
@@ -29,6 +29,18 @@ class Config:
 
 _global = Config()
 _lock = threading.Lock()
+_listeners: list[Callable[[str, Any], None]] = []
+
+
+def add_listener(listener: Callable[[str, Any], None]) -> None:
+    """Registers ``listener(name, value)``, called after each change of a setting."""
+    _listeners.append(listener)
+
+
+def _assign(name: str, value: Any) -> None:
+    setattr(_global, name, value)
+    for listener in _listeners:
+        listener(name, value)
 
 
 def get_config() -> Config:
@@ -52,7 +64,7 @@ def set(**kwargs: Any) -> None:  # noqa: A001 - mirrors hk.config.set
     _check_keys(kwargs)
     with _lock:
         for name, value in kwargs.items():
-            setattr(_global, name, value)
+            _assign(name, value)
 
 
 @contextlib.contextmanager
@@ -67,10 +79,10 @@ def context(**kwargs: Any) -> Iterator[None]:
     with _lock:
         previous = {name: getattr(_global, name) for name in kwargs}
         for name, value in kwargs.items():
-            setattr(_global, name, value)
+            _assign(name, value)
     try:
         yield
     finally:
         with _lock:
             for name, value in previous.items():
-                setattr(_global, name, value)
+                _assign(name, value)

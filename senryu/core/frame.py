@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 from typing import Any, NamedTuple, Optional
 
+from senryu.core import jax_usage
+
 
 class StatePair(NamedTuple):
     """The value a state entry had when it was created, and its value now."""
@@ -49,7 +51,7 @@ class Frame:
     __slots__ = (
             "params", "state", "rng_stack", "is_init", "params_frozen", "module_stack", "naming",
             "param_creators", "state_creators", "param_getters", "state_getters", "setters", "lift_prefixes",
-            "creation_blocked", "__weakref__",
+            "creation_blocked", "trace", "__weakref__",
     )
 
     def __init__(self, params, state, rng, *, is_init: bool, params_frozen: bool):
@@ -69,6 +71,8 @@ class Frame:
         self.lift_prefixes: list[str] = []
         # Set by the purify mechanism: why parameters and state cannot be created here (or None).
         self.creation_blocked: Optional[str] = None
+        # The JAX trace this frame runs in: state changes from another trace are leaks.
+        self.trace = jax_usage.trace_state()
 
     @property
     def rng(self):

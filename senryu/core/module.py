@@ -8,6 +8,9 @@ import functools
 import threading
 from typing import Any, Callable, NamedTuple, Optional, Protocol, Sequence, TypeVar, runtime_checkable
 
+import jax
+
+from senryu import config as config_lib
 from senryu.core import frame as frame_lib
 from senryu.core import naming
 
@@ -70,6 +73,18 @@ def _module_outside_transform(what: str) -> ValueError:
         "`hk.transform` (or `hk.transform_with_state`), then call its `init`/`apply`.")
 
 
+# Read on every method call, so kept in a list instead of looked up in the config object.
+_profiler_name_scopes = [False]
+
+
+def _on_config_change(name: str, value: Any) -> None:
+    if name == "profiler_name_scopes":
+        _profiler_name_scopes[0] = bool(value)
+
+
+config_lib.add_listener(_on_config_change)
+
+
 def _run_scoped(frame: frame_lib.Frame, module: "Module", scope_name: str, method, args, kwargs):
     stack = frame.module_stack
     stack.append(frame_lib.ModuleCall(module, scope_name))
@@ -105,6 +120,9 @@ def _wrap_method(method_name: str, method: Callable) -> Callable:
             raise _module_outside_transform(f"{type(self).__name__}.{method_name}")
         if _interceptors.stack:
             return _run_intercepted(self, method_name, scope_name, method, args, kwargs)
+        if _profiler_name_scopes[0]:
+            with jax.named_scope(self.module_name):
+                return _run_scoped(frame, self, scope_name, method, args, kwargs)
         stack = frame.module_stack
         stack.append(frame_lib.ModuleCall(self, scope_name))
         try:

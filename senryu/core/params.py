@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from senryu.core import frame as frame_lib
+from senryu.core import jax_usage
 from senryu.core import naming
 
 Initializer = Callable[[Sequence[int], Any], jax.Array]
@@ -115,6 +116,7 @@ def _missing_parameter(frame, name: str, bundle_name: str) -> ValueError:
 def _create(frame, kind: str, full_name: str, shape, dtype, init, creators):
     if frame.creation_blocked is not None:
         raise ValueError(f"Cannot create {kind} '{full_name}' here: {frame.creation_blocked}")
+    jax_usage.check(frame.trace, lambda: jax_usage.describe("Creating", kind, full_name))
     if kind == "parameter" and frame.params_frozen:
         def innermost(s, d, i):
             module_name, _, name = full_name.rpartition("/")
@@ -252,6 +254,8 @@ def set_state(name: str, value: Any) -> None:
     """
     frame = frame_lib.current_frame("set_state")
     bundle_name = naming.current_bundle_name(frame)
+    jax_usage.check(frame.trace,
+                    lambda: jax_usage.describe("Setting", "state", f"{bundle_name}/{name}"))
     bundle_params = frame.params.get(bundle_name)
     if bundle_params is not None and name in bundle_params:
         raise ValueError(

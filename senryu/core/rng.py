@@ -9,12 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from senryu import config as config_lib
 from senryu.core import frame as frame_lib
+from senryu.core import jax_usage
 
 PRNGKey = jax.Array
 RNGState = tuple  # (key, tuple_of_reserved_subkeys)
 
-_DEFAULT_RESERVE = 1
 
 
 class MissingRNGError(ValueError):
@@ -59,7 +60,7 @@ class PRNGSequence(Iterator[PRNGKey]):
     4
     """
 
-    __slots__ = ("_key", "_subkeys")
+    __slots__ = ("_key", "_subkeys", "_trace")
 
     def __init__(self, key_or_seed: Union[PRNGKey, int, RNGState]):
         if isinstance(key_or_seed, tuple) and len(key_or_seed) == 2:
@@ -69,6 +70,7 @@ class PRNGSequence(Iterator[PRNGKey]):
         else:
             self._key = _validate_key(key_or_seed)
             self._subkeys: list = []
+        self._trace = jax_usage.trace_state()
 
     def reserve(self, num: int) -> None:
         """Splits ``num`` more keys now, so later ``next`` calls need no split."""
@@ -83,7 +85,7 @@ class PRNGSequence(Iterator[PRNGKey]):
 
     def __next__(self) -> PRNGKey:
         if not self._subkeys:
-            self.reserve(_DEFAULT_RESERVE)
+            self.reserve(config_lib.get_config().rng_reserve_size)
         return self._subkeys.pop(0)
 
     next = __next__
@@ -114,7 +116,15 @@ def _sequence(api_name: str) -> PRNGSequence:
             "Pass a key, e.g. `f.init(jax.random.PRNGKey(0), ...)` or "
             "`f.apply(params, jax.random.PRNGKey(1), ...)`; use `hk.maybe_next_rng_key()` in code "
             "that can run without randomness.")
+    jax_usage.check(rng._trace, lambda: _draw_description(api_name))
     return rng
+
+
+def _draw_description(api_name: str) -> str:
+    frame = frame_lib.current_frame(api_name)
+    stack = frame.module_stack
+    where = stack[-1].module.module_name if stack else "~"
+    return f"Drawing a random key with `hk.{api_name}` in module '{where}'"
 
 
 def next_rng_key() -> PRNGKey:
@@ -148,7 +158,7 @@ def maybe_next_rng_key() -> Optional[PRNGKey]:
     True
     """
     rng = frame_lib.current_frame("maybe_next_rng_key").rng_stack[-1]
-    return None if rng is None else next(rng)
+    return None if rng is None else next(_sequence("maybe_next_rng_key"))
 
 
 def reserve_rng_keys(num: int) -> None:

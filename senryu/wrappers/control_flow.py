@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional, Sequence
 import jax
 
 from senryu import core
+from senryu.wrappers import originals as jx
 from senryu.wrappers import discovery
 
 _NO_OPERAND = object()
@@ -40,10 +41,10 @@ def _branches(pred_or_index, fns: Sequence[Callable], operands: tuple, api: str,
     pures = _chained(fns, api)
     branches = [lambda b, ops, p=p: p(b, *ops) for p in pures]
     boundary = core.capture(pures[0].frame)
-    if jax_fn is jax.lax.cond:
-        out, boundary = jax.lax.cond(pred_or_index, branches[0], branches[1], boundary, operands)
+    if jax_fn is jx.cond:
+        out, boundary = jx.cond(pred_or_index, branches[0], branches[1], boundary, operands)
     else:
-        out, boundary = jax.lax.switch(pred_or_index, branches, boundary, operands)
+        out, boundary = jx.switch(pred_or_index, branches, boundary, operands)
     core.commit(boundary, pures[-1])
     return out
 
@@ -74,8 +75,8 @@ def cond(pred, true_fun: Callable, false_fun: Callable, *operands, operand=_NO_O
         true_fun = lambda t, f: true_callable(t)  # noqa: E731
         false_fun = lambda t, f: false_callable(f)  # noqa: E731
     if not core.inside_transform():
-        return jax.lax.cond(pred, true_fun, false_fun, *operands)
-    return _branches(pred, [true_fun, false_fun], operands, "cond", jax.lax.cond)
+        return jx.cond(pred, true_fun, false_fun, *operands)
+    return _branches(pred, [true_fun, false_fun], operands, "cond", jx.cond)
 
 
 def switch(index, branches: Sequence[Callable], *operands) -> Any:
@@ -88,15 +89,15 @@ def switch(index, branches: Sequence[Callable], *operands) -> Any:
     ['linear', 'linear_1', 'linear_2']
     """
     if not core.inside_transform():
-        return jax.lax.switch(index, branches, *operands)
+        return jx.switch(index, branches, *operands)
     branches = list(branches)
     if not branches:
         raise ValueError("hk.switch needs at least one branch.")
-    return _branches(index, branches, operands, "switch", jax.lax.switch)
+    return _branches(index, branches, operands, "switch", jx.switch)
 
 
-def scan(f: Callable, init: Any, xs: Any, length: Optional[int] = None, reverse: bool = False,
-         unroll: int = 1) -> tuple[Any, Any]:
+def scan(f: Callable, init: Any, xs: Any = None, length: Optional[int] = None,
+         reverse: bool = False, unroll: int = 1) -> tuple[Any, Any]:
     """``jax.lax.scan`` that carries parameters, state and random keys inside a transform.
 
     Modules used in the body share one set of parameters across iterations; during ``init`` they
@@ -113,7 +114,7 @@ def scan(f: Callable, init: Any, xs: Any, length: Optional[int] = None, reverse:
     {'linear': {'b': (1,), 'w': (2, 1)}}
     """
     if not core.inside_transform():
-        return jax.lax.scan(f, init, xs, length=length, reverse=reverse, unroll=unroll)
+        return jx.scan(f, init, xs, length=length, reverse=reverse, unroll=unroll)
     if core.running_init():
         x0 = None if xs is None else discovery.first_slice(xs, length)
         discovery.create_first([(f, (init, x0))])
@@ -124,13 +125,13 @@ def scan(f: Callable, init: Any, xs: Any, length: Optional[int] = None, reverse:
         (carry, y), boundary = pure(boundary, carry, x)
         return (carry, boundary), y
 
-    (carry, boundary), ys = jax.lax.scan(body, (init, core.capture(pure.frame)), xs,
+    (carry, boundary), ys = jx.scan(body, (init, core.capture(pure.frame)), xs,
                                          length=length, reverse=reverse, unroll=unroll)
     core.commit(boundary, pure)
     return carry, ys
 
 
-def map(f: Callable, xs: Any) -> Any:  # noqa: A001 - mirrors jax.lax.map
+def map(f: Callable, xs: Any, *, batch_size: Optional[int] = None) -> Any:  # noqa: A001
     """``jax.lax.map`` that carries parameters, state and random keys inside a transform.
 
     >>> import jax, jax.numpy as jnp, senryu as hk
@@ -139,11 +140,16 @@ def map(f: Callable, xs: Any) -> Any:  # noqa: A001 - mirrors jax.lax.map
     (4, 1, 2)
     """
     if not core.inside_transform():
-        return jax.lax.map(f, xs)
+        return jx.map(f, xs, batch_size=batch_size)
+    if batch_size is not None:
+        raise NotImplementedError(
+            "hk.map(batch_size=...) is not supported inside a transform yet; use hk.vmap inside "
+            "hk.scan over chunks of the inputs.")
     return scan(lambda _, x: ((), f(x)), (), xs)[1]
 
 
-def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any) -> Any:
+def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any, *,
+              unroll: Optional[int] = None) -> Any:
     """``jax.lax.fori_loop`` that carries parameters, state and random keys inside a transform.
 
     >>> import jax, jax.numpy as jnp, senryu as hk
@@ -153,7 +159,7 @@ def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any) -> Any:
     {'linear': {'b': (2,), 'w': (2, 2)}}
     """
     if not core.inside_transform():
-        return jax.lax.fori_loop(lower, upper, body_fun, init_val)
+        return jx.fori_loop(lower, upper, body_fun, init_val, unroll=unroll)
     discovery.create_first([(body_fun, (lower, init_val))])
     pure = core.PureFunction(body_fun,
                              creation_blocked=discovery.LOOP_CREATION.format(api="fori_loop"))
@@ -162,7 +168,8 @@ def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any) -> Any:
         value, boundary = carry
         return pure(boundary, i, value)
 
-    value, boundary = jax.lax.fori_loop(lower, upper, body, (init_val, core.capture(pure.frame)))
+    value, boundary = jx.fori_loop(lower, upper, body, (init_val, core.capture(pure.frame)),
+                                   unroll=unroll)
     core.commit(boundary, pure)
     return value
 
@@ -180,7 +187,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     Array([7., 7.], dtype=float32)
     """
     if not core.inside_transform():
-        return jax.lax.while_loop(cond_fun, body_fun, init_val)
+        return jx.while_loop(cond_fun, body_fun, init_val)
     discovery.create_first([(cond_fun, (init_val,)), (body_fun, (init_val,))])
     pure_cond, pure_body = _chained([cond_fun, body_fun], "while_loop")
 
@@ -192,6 +199,6 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
         value, boundary = carry
         return pure_body(boundary, value)
 
-    value, boundary = jax.lax.while_loop(cond, body, (init_val, core.capture(pure_body.frame)))
+    value, boundary = jx.while_loop(cond, body, (init_val, core.capture(pure_body.frame)))
     core.commit(boundary, pure_body)
     return value

@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional
 import jax
 
 from senryu import core
+from senryu.wrappers import originals as jx
 
 _BLOCKED = ("it is first used inside a `hk.layer_stack` layer during the scan; layer stacks "
             "create their parameters during `init` only, and do not support state.")
@@ -102,7 +103,7 @@ def layer_stack(num_layers: int, with_per_layer_inputs: bool = False, unroll: in
             return {m: {k: v for k, v in values.items() if k not in before.params.get(m, {})}
                     for m, values in boundary.params.items()}
 
-        created = jax.vmap(init_one)(keys) if keys is not None else jax.vmap(
+        created = jx.vmap(init_one)(keys) if keys is not None else jx.vmap(
             lambda _: init_one(None))(jax.numpy.zeros([num_layers]))
         params = {m: dict(v) for m, v in before.params.items()}
         for module, values in created.items():
@@ -127,7 +128,7 @@ def layer_stack(num_layers: int, with_per_layer_inputs: bool = False, unroll: in
             (carry, y), _ = pure(inner, carry, *layer_args, reverse=reverse)
             return carry, y
 
-        out, ys = jax.lax.scan(body, x, (stacked, args, keys), length=num_layers,
+        out, ys = jx.scan(body, x, (stacked, args, keys), length=num_layers,
                                reverse=reverse, unroll=unroll)
         core.commit(core.capture(), pure)
         return out, ys

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import jax
 
 from senryu import core
+from senryu.wrappers import originals as jx
 
 _VMAP_AXIS = "__senryu_vmap_axis"
 
@@ -36,7 +37,7 @@ def jit(fun: Callable, *, static_argnums: Union[int, Sequence[int], None] = None
     >>> f.apply(params, None, jnp.ones([1, 3])).shape
     (1, 2)
     """
-    plain = jax.jit(fun, static_argnums=static_argnums, static_argnames=static_argnames,
+    plain = jx.jit(fun, static_argnums=static_argnums, static_argnames=static_argnames,
                     donate_argnums=donate_argnums, **jit_kwargs)
 
     @functools.wraps(fun)
@@ -44,7 +45,7 @@ def jit(fun: Callable, *, static_argnums: Union[int, Sequence[int], None] = None
         if not core.inside_transform():
             return plain(*args, **kwargs)
         pure = core.PureFunction(fun)
-        out, boundary = jax.jit(pure, static_argnums=_shift(static_argnums),
+        out, boundary = jx.jit(pure, static_argnums=_shift(static_argnums),
                                 static_argnames=static_argnames,
                                 **jit_kwargs)(core.capture(pure.frame), *args, **kwargs)
         core.commit(boundary, pure)
@@ -68,7 +69,7 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Optional
     >>> jax.tree.map(jnp.shape, params)
     {'linear': {'b': (2,), 'w': (3, 2)}}
     """
-    plain = jax.vmap(fun, in_axes=in_axes, out_axes=out_axes, axis_name=axis_name,
+    plain = jx.vmap(fun, in_axes=in_axes, out_axes=out_axes, axis_name=axis_name,
                      axis_size=axis_size, spmd_axis_name=spmd_axis_name)
 
     @functools.wraps(fun)
@@ -93,7 +94,7 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Optional
         axes = (None, *in_axes) if isinstance(in_axes, (tuple, list)) else (
             (None,) + (in_axes,) * len(args))
         try:
-            out, boundary = jax.vmap(mapped, in_axes=axes, out_axes=(out_axes, None),
+            out, boundary = jx.vmap(mapped, in_axes=axes, out_axes=(out_axes, None),
                                      axis_name=name, axis_size=axis_size,
                                      spmd_axis_name=spmd_axis_name)(boundary, *args, **kwargs)
         except ValueError as error:
@@ -113,7 +114,7 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Optional
 
 
 def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int]] = 0, has_aux: bool = False,
-                   holomorphic: bool = False) -> Callable:
+                   holomorphic: bool = False, allow_int: bool = False) -> Callable:
     """``jax.value_and_grad`` that carries parameters, state and random keys inside a transform.
 
     Gradients are taken with respect to the arguments, never the parameters (take gradients of
@@ -127,7 +128,8 @@ def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int]] = 0, has_au
     >>> grad
     Array([[1., 1.]], dtype=float32)
     """
-    plain = jax.value_and_grad(fun, argnums=argnums, has_aux=has_aux, holomorphic=holomorphic)
+    plain = jx.value_and_grad(fun, argnums=argnums, has_aux=has_aux, holomorphic=holomorphic,
+                              allow_int=allow_int)
 
     @functools.wraps(fun)
     def wrapped(*args, **kwargs):
@@ -143,8 +145,9 @@ def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int]] = 0, has_au
                 return value, (aux, boundary)
             return out, (None, boundary)
 
-        (value, (aux, boundary)), grads = jax.value_and_grad(
-            differentiable, argnums=argnums, has_aux=True, holomorphic=holomorphic)(
+        (value, (aux, boundary)), grads = jx.value_and_grad(
+            differentiable, argnums=argnums, has_aux=True, holomorphic=holomorphic,
+            allow_int=allow_int)(
                 *args, core.capture(pure.frame))
         core.commit(boundary, pure)
         return ((value, aux), grads) if has_aux else (value, grads)
@@ -153,7 +156,7 @@ def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int]] = 0, has_au
 
 
 def grad(fun: Callable, argnums: Union[int, Sequence[int]] = 0, has_aux: bool = False,
-         holomorphic: bool = False) -> Callable:
+         holomorphic: bool = False, allow_int: bool = False) -> Callable:
     """``jax.grad`` that carries parameters, state and random keys inside a transform.
 
     >>> import jax.numpy as jnp, senryu as hk
@@ -162,13 +165,13 @@ def grad(fun: Callable, argnums: Union[int, Sequence[int]] = 0, has_aux: bool = 
     Array([[1., 1.]], dtype=float32)
     """
     value_and_grad_fun = value_and_grad(fun, argnums=argnums, has_aux=has_aux,
-                                        holomorphic=holomorphic)
+                                        holomorphic=holomorphic, allow_int=allow_int)
 
     @functools.wraps(fun)
     def wrapped(*args, **kwargs):
         if not core.inside_transform():
-            return jax.grad(fun, argnums=argnums, has_aux=has_aux, holomorphic=holomorphic)(
-                *args, **kwargs)
+            return jx.grad(fun, argnums=argnums, has_aux=has_aux, holomorphic=holomorphic,
+                           allow_int=allow_int)(*args, **kwargs)
         if has_aux:
             (_, aux), grads = value_and_grad_fun(*args, **kwargs)
             return grads, aux
@@ -187,7 +190,7 @@ def remat(fun: Callable, *, prevent_cse: bool = True, policy: Optional[Callable]
     >>> sorted(params)
     ['linear']
     """
-    plain = jax.checkpoint(fun, prevent_cse=prevent_cse, policy=policy,
+    plain = jx.checkpoint(fun, prevent_cse=prevent_cse, policy=policy,
                            static_argnums=static_argnums)
 
     @functools.wraps(fun)
@@ -195,7 +198,7 @@ def remat(fun: Callable, *, prevent_cse: bool = True, policy: Optional[Callable]
         if not core.inside_transform():
             return plain(*args, **kwargs)
         pure = core.PureFunction(fun)
-        out, boundary = jax.checkpoint(pure, prevent_cse=prevent_cse, policy=policy,
+        out, boundary = jx.checkpoint(pure, prevent_cse=prevent_cse, policy=policy,
                                        static_argnums=_shift(static_argnums))(
                                            core.capture(pure.frame), *args, **kwargs)
         core.commit(boundary, pure)
@@ -220,9 +223,9 @@ def eval_shape(fun: Callable, *args: Any, **kwargs: Any) -> Any:
     ShapeDtypeStruct(shape=(100, 100), dtype=float32)
     """
     if not core.inside_transform():
-        return jax.eval_shape(fun, *args, **kwargs)
+        return jx.eval_shape(fun, *args, **kwargs)
     pure = core.PureFunction(fun)
-    out, _ = jax.eval_shape(pure, core.capture(pure.frame), *args, **kwargs)
+    out, _ = jx.eval_shape(pure, core.capture(pure.frame), *args, **kwargs)
     return out
 
 
@@ -234,14 +237,14 @@ def named_call(fun: Callable, *, name: Optional[str] = None) -> Callable:
     >>> sorted(f.init(None, jnp.ones([1, 1])))
     ['linear']
     """
-    plain = jax.named_call(fun, name=name)
+    plain = jx.named_call(fun, name=name)
 
     @functools.wraps(fun)
     def wrapped(*args, **kwargs):
         if not core.inside_transform():
             return plain(*args, **kwargs)
         pure = core.PureFunction(fun)
-        out, boundary = jax.named_call(pure, name=name or getattr(fun, "__name__", None))(
+        out, boundary = jx.named_call(pure, name=name or getattr(fun, "__name__", None))(
             core.capture(pure.frame), *args, **kwargs)
         core.commit(boundary, pure)
         return out
