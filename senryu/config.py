@@ -50,7 +50,7 @@ def get_config() -> Config:
 
 def _check_keys(kwargs: dict) -> None:
     names = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(kwargs) - names)
+    unknown = sorted(kwargs.keys() - names)
     if unknown:
         raise ValueError(f"Unknown hk.config option(s) {unknown}; the options are {sorted(names)}.")
 
