@@ -83,6 +83,7 @@ from senryu.wrappers import (
     vmap,
     while_loop,
 )
+from senryu import data_structures
 from senryu import initializers
 from senryu.layers import *  # noqa: F401,F403
 from senryu import nets
