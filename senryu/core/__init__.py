@@ -13,6 +13,7 @@ from senryu.core.module import (
     SupportsCall,
     current_name,
     force_name,
+    install_interceptor,
     intercept_methods,
     name_like,
     name_scope,

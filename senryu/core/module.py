@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import inspect
+import pprint
 import functools
 import threading
 from typing import Any, Callable, NamedTuple, Optional, Protocol, Sequence, TypeVar, runtime_checkable
@@ -42,6 +44,18 @@ class _Interceptors(threading.local):
 
 
 _interceptors = _Interceptors()
+# Interceptors that run around every method call in every thread (e.g. mixed precision), outside
+# those of `intercept_methods`.
+_permanent: list = []
+
+
+def install_interceptor(interceptor: Callable[..., Any]) -> None:
+    """Runs ``interceptor`` around every module method call from now on, in every thread.
+
+    Used by ``hk.mixed_precision``; installing the same interceptor twice has no effect.
+    """
+    if interceptor not in _permanent:
+        _permanent.append(interceptor)
 
 
 @contextlib.contextmanager
@@ -95,7 +109,7 @@ def _run_scoped(frame: frame_lib.Frame, module: "Module", scope_name: str, metho
 
 
 def _run_intercepted(module, method_name, scope_name, method, args, kwargs):
-    interceptors = list(_interceptors.stack)
+    interceptors = _permanent + _interceptors.stack
 
     def original(*a, **k):
         return _run_scoped(frame_lib.current_frame_or_none(), module, scope_name, method, a, k)
@@ -118,7 +132,7 @@ def _wrap_method(method_name: str, method: Callable) -> Callable:
         frame = frame_lib.current_frame_or_none()
         if frame is None:
             raise _module_outside_transform(f"{type(self).__name__}.{method_name}")
-        if _interceptors.stack:
+        if _interceptors.stack or _permanent:
             return _run_intercepted(self, method_name, scope_name, method, args, kwargs)
         if _profiler_name_scopes[0]:
             with jax.named_scope(self.module_name):
@@ -152,6 +166,7 @@ class ModuleMetaclass(abc.ABCMeta):
             raise ValueError(
                 f"{cls.__name__}.__init__ did not call `super().__init__(name=name)`. Every module "
                 "must call it before creating parameters or other modules.")
+        module.__dict__["_senryu_init_args"] = (args, kwargs)
         return module
 
 
@@ -182,7 +197,7 @@ class Module(metaclass=ModuleMetaclass):
         for attr_name, value in list(cls.__dict__.items()):
             if not callable(value) or isinstance(value, (type, staticmethod, classmethod)):
                 continue
-            if attr_name != "__call__" and attr_name.startswith("_"):
+            if attr_name != "__call__" and attr_name.startswith("__") and attr_name.endswith("__"):
                 continue
             if getattr(value, _TRANSPARENT, False) or getattr(value, _WRAPPED, False):
                 continue
@@ -211,6 +226,12 @@ class Module(metaclass=ModuleMetaclass):
         """Initialises a dataclass module (its ``name`` field, if any, is used as the name)."""
         Module.__init__(self, name=self.__dict__.get("name", name))
 
+    def __repr__(self) -> str:
+        init_args = self.__dict__.get("_senryu_init_args")
+        if init_args is None or not config_lib.get_config().module_auto_repr:
+            return object.__repr__(self)
+        return _auto_repr(type(self), *init_args)
+
     def params_dict(self) -> dict[str, Any]:
         """This module's and its submodules' parameters, keyed ``"module_name/param_name"``."""
         frame = frame_lib.current_frame("Module.params_dict")
@@ -220,6 +241,43 @@ class Module(metaclass=ModuleMetaclass):
         """This module's and its submodules' current state, keyed ``"module_name/state_name"``."""
         frame = frame_lib.current_frame("Module.state_dict")
         return _collect(frame.state, self.module_name, lambda pair: pair.current)
+
+
+def _auto_repr(cls: type, args: tuple, kwargs: dict) -> str:
+    """``Linear(output_size=2, name='foo')``: the constructor arguments that differ from defaults.
+
+    Reprs longer than 80 characters put one argument per line, pretty-printed.
+    """
+    try:
+        signature = inspect.signature(cls.__init__)
+        bound = signature.bind(None, *args, **kwargs)
+    except (TypeError, ValueError):
+        return object.__repr__(cls)
+    items: list[tuple[Optional[str], Any]] = []
+    for name, value in list(bound.arguments.items())[1:]:
+        parameter = signature.parameters[name]
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            items.extend((None, v) for v in value)
+            continue
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            items.extend(value.items())
+            continue
+        try:
+            if parameter.default is not inspect.Parameter.empty and bool(value == parameter.default):
+                continue
+        except Exception:  # arrays and other values without a plain truth value
+            pass
+        items.append((name, value))
+    one_line = ", ".join(repr(v) if k is None else f"{k}={v!r}" for k, v in items)
+    if len(cls.__name__) + len(one_line) + 2 <= 80:
+        return f"{cls.__name__}({one_line})"
+    lines = [f"{cls.__name__}("]
+    for name, value in items:
+        prefix = "    " if name is None else f"    {name}="
+        text = pprint.pformat(value).replace("\n", "\n" + " " * len(prefix))
+        lines.append(f"{prefix}{text},")
+    lines.append(")")
+    return "\n".join(lines)
 
 
 def _collect(tree: dict, module_name: str, value_of) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from senryu.core import frame as frame_lib
 from senryu.core import jax_usage

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Union
 
 import jax
 import jax.numpy as jnp
@@ -77,7 +77,8 @@ class PRNGSequence(Iterator[PRNGKey]):
         if num > 0:
             keys = jax.random.split(self._key, num + 1)
             self._key = keys[0]
-            self._subkeys.extend(keys[1:])
+            # Index one by one: slicing `keys[1:]` first would add an operation to every trace.
+            self._subkeys.extend(keys[i] for i in range(1, num + 1))
 
     def reserve_up_to_full(self, num: int) -> None:
         """Reserves keys so that at least ``num`` are available."""

@@ -119,6 +119,7 @@ def transform_with_state(f: Callable[..., Any]) -> TransformedWithState:
         return out, _current_state(frame)
 
     init_fn.__name__, apply_fn.__name__ = "init_fn", "apply_fn"
+    init_fn._original_fn = apply_fn._original_fn = f  # for tools such as eval_summary
     return TransformedWithState(init_fn, apply_fn)
 
 
@@ -182,7 +183,14 @@ def without_state(f: TransformedWithState) -> Transformed:
 
     if isinstance(f, MultiTransformedWithState):
         return MultiTransformed(init_fn, jax.tree.map(_drop_state_from_apply, f.apply))
+    _keep_original(f, init_fn, apply_fn)
     return Transformed(init_fn, apply_fn)
+
+
+def _keep_original(f, init_fn: Callable, apply_fn: Callable) -> None:
+    original = getattr(f.init, "_original_fn", None)
+    if original is not None:
+        init_fn._original_fn = apply_fn._original_fn = original
 
 
 def _drop_state_from_apply(apply: Callable) -> Callable:
@@ -213,6 +221,7 @@ def with_empty_state(f: Transformed) -> TransformedWithState:
     if isinstance(f, MultiTransformed):
         return MultiTransformedWithState(
             init_fn, jax.tree.map(lambda a: (lambda p, s, *x, **k: (a(p, *x, **k), {})), f.apply))
+    _keep_original(f, init_fn, apply_fn)
     return TransformedWithState(init_fn, apply_fn)
 
 
@@ -242,7 +251,9 @@ def without_apply_rng(f: TransformedT) -> TransformedT:
         return type(f)(f.init, jax.tree.map(no_rng, f.apply))
     if not isinstance(f, (Transformed, TransformedWithState)):
         raise TypeError(f"`hk.without_apply_rng` expects a transformed function, got {type(f).__name__}.")
-    return type(f)(f.init, no_rng(f.apply))
+    apply_fn = no_rng(f.apply)
+    _keep_original(f, f.init, apply_fn)
+    return type(f)(f.init, apply_fn)
 
 
 def _check_no_rng(kwargs: dict) -> None:

@@ -8,6 +8,14 @@ from typing import Callable, Iterator
 from senryu import config as _config
 from senryu.core import name_like, name_scope
 from senryu.core.lift import LiftWithStateUpdater, lift, lift_with_state
+from senryu.experimental.dot import abstract_to_dot, to_dot
+from senryu.experimental.summarise import (
+    ArraySpec,
+    MethodInvocation,
+    ModuleDetails,
+    eval_summary,
+    tabulate,
+)
 from senryu.interop import override_jax_transforms
 from senryu.wrappers import layer_stack
 from senryu.wrappers.transforms import eval_shape as fast_eval_shape

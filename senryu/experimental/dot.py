@@ -14,10 +14,11 @@ import threading
 from typing import Any, Callable, Optional
 
 import jax
+import numpy as np
 from jax import extend as jex
 
 from senryu import core
-from senryu.experimental.summarise import ArraySpec, split_static
+from senryu.experimental.summarise import ArraySpec, _split_static
 
 __all__ = ["to_dot", "abstract_to_dot"]
 
@@ -85,6 +86,19 @@ def _aval_text(var: Any) -> str:
         return f"{aval.dtype}[{','.join(str(d) for d in aval.shape)}]"
 
 
+def _eqn_function_name(eqn: Any) -> Optional[str]:
+    """The name of the function a higher-order equation wraps (e.g. ``relu``), if known."""
+    if isinstance(eqn.params.get("name"), str):
+        return eqn.params["name"]
+    for value in eqn.params.values():
+        jaxpr = getattr(value, "jaxpr", value)
+        debug_info = getattr(jaxpr, "debug_info", None)
+        func_name = getattr(debug_info, "func_name", None)
+        if isinstance(func_name, str) and func_name:
+            return func_name
+    return None
+
+
 class _Graph:
     def __init__(self, calls: list[_ModuleCall]):
         self.calls = calls
@@ -112,7 +126,7 @@ class _Graph:
                 closed = sub if hasattr(sub, "jaxpr") else None
                 inner = closed.jaxpr if closed is not None else sub
                 sub_env = {}
-                for var, const in zip(inner.constvars, closed.consts if closed else ()):
+                for var in inner.constvars:
                     sub_env[var] = self.node(f"const\n{_aval_text(var)}", _CONST_COLOR,
                                              inner_scope[-1] if inner_scope else None)
                 for inner_var, outer_var in zip(inner.invars, eqn.invars):
@@ -124,8 +138,9 @@ class _Graph:
                         env[outer_var] = sub_env[inner_var]
                 continue
             label = eqn.primitive.name
-            if isinstance(eqn.params.get("name"), str):
-                label += f"[{eqn.params['name']}]"
+            fn_name = _eqn_function_name(eqn)
+            if fn_name:
+                label += f"[{fn_name}]"
             outs = [v for v in eqn.outvars if not isinstance(v, jex.core.DropVar)]
             label += "\n" + ", ".join(_aval_text(v) for v in outs)
             name = self.node(label, _OP_COLOR, inner_scope[-1] if inner_scope else None)
@@ -153,7 +168,7 @@ class _Graph:
 
 def _graph_source(fun: Callable[..., Any], args: tuple, kwargs: dict) -> str:
     recorder = _CallRecorder()
-    arrays, array_paths, rebuild = split_static(args, kwargs)
+    arrays, array_paths, rebuild = _split_static(args, kwargs)
 
     def flat_fun(*traced):
         a, k = rebuild(traced)
@@ -165,7 +180,7 @@ def _graph_source(fun: Callable[..., Any], args: tuple, kwargs: dict) -> str:
 
     graph = _Graph(recorder.calls)
     env: dict = {}
-    for var, const in zip(jaxpr.constvars, closed.consts):
+    for var in jaxpr.constvars:
         env[var] = graph.node(f"const\n{_aval_text(var)}", _CONST_COLOR, None)
     for var, path in zip(jaxpr.invars, array_paths):
         root = "args" if path[0].idx == 0 else "kwargs"
@@ -177,13 +192,14 @@ def _graph_source(fun: Callable[..., Any], args: tuple, kwargs: dict) -> str:
         out = graph.node(f"output{jax.tree_util.keystr(path)}\n{_aval_text(var)}",
                          _OUTPUT_COLOR, None)
         if isinstance(var, jex.core.Literal):
-            graph.edge(graph.node(f"literal\n{var.val!r:.40}", _CONST_COLOR, None), out)
+            graph.edge(graph.node(f"literal\n{np.asarray(var.val)!s:.40}", _CONST_COLOR, None),
+                       out)
         elif var in env:
             graph.edge(env[var], out)
 
     title = getattr(fun, "__name__", type(fun).__name__)
     lines = ["digraph G {",
-             "  rankdir=TD;",
+             "  rankdir=TB;",
              "  compound=true;",
              f"  label={_quote(title)};",
              "  labelloc=t;",

@@ -83,9 +83,10 @@ class ModuleDetails:
     Attributes:
       module: the module instance.
       method_name: the name of the method that was called, e.g. ``"__call__"``.
-      params: the parameters of the module and its submodules, keyed by full name
-        (``"module_name/param_name"``), with arrays replaced by ``ArraySpec``.
-      state: the state of the module and its submodules, in the same form.
+      params: the parameters of the module, of its submodules and of the modules it called (e.g.
+        the layers of a ``Sequential``), keyed by full name (``"module_name/param_name"``), with
+        arrays replaced by ``ArraySpec``.
+      state: the state of the same modules, in the same form.
     """
     module: Any
     method_name: str
@@ -127,7 +128,7 @@ class MethodInvocation:
 
 # --- tracing helpers, shared with `dot.py` -------------------------------------------------------
 
-def split_static(args: tuple, kwargs: dict):
+def _split_static(args: tuple, kwargs: dict):
     """Splits the leaves of ``(args, kwargs)`` into arrays (traced) and everything else (static).
 
     Returns the arrays, their key paths in ``(args, kwargs)`` and
@@ -147,7 +148,7 @@ def split_static(args: tuple, kwargs: dict):
     return arrays, paths, rebuild
 
 
-def original_function(f: Any, api_name: str) -> tuple[Callable[..., Any], bool]:
+def _original_function(f: Any, api_name: str) -> tuple[Callable[..., Any], bool]:
     """The function to run for ``f``, and whether it is the user's function (so ``apply`` can be
     run) rather than a ``Transformed.init`` (whose original function could not be found).
     """
@@ -177,6 +178,10 @@ class _Recording:
     def __init__(self) -> None:
         self.calls: list[Optional[dict]] = []
         self.stack: list[tuple[Any, str]] = []
+        # Names of the modules each module (by name) called, directly or not: like Haiku, a
+        # module's details include the parameters of the modules it uses (e.g. `Sequential`'s
+        # layers), wherever they were created.
+        self.used: dict[str, set[str]] = {}
         self.thread = threading.get_ident()
 
     def interceptor(self, next_f, args, kwargs, context):
@@ -184,6 +189,8 @@ class _Recording:
             return next_f(*args, **kwargs)
         index = len(self.calls)
         self.calls.append(None)
+        for caller, _ in self.stack:
+            self.used.setdefault(caller.module_name, set()).add(context.module.module_name)
         self.stack.append((context.module, context.method_name))
         call_stack = tuple(reversed(self.stack))
         try:
@@ -196,12 +203,13 @@ class _Recording:
         return out
 
 
-def _specs_under(tree: Mapping, module_name: str) -> dict[str, ArraySpec]:
-    prefix = module_name + "/"
+def _specs_under(tree: Mapping, module_names: set[str]) -> dict[str, ArraySpec]:
+    """The entries of ``tree`` belonging to any of ``module_names`` or their submodules."""
+    prefixes = tuple(name + "/" for name in module_names)
     return {
         f"{bundle}/{name}": ArraySpec.from_array(value)
         for bundle in sorted(tree)
-        if bundle == module_name or bundle.startswith(prefix)
+        if bundle in module_names or bundle.startswith(prefixes)
         for name, value in sorted(tree[bundle].items())
     }
 
@@ -212,9 +220,9 @@ def _invocations(recording: _Recording, params: Mapping, state: Mapping) -> list
     def details(module, method_name):
         key = (id(module), method_name)
         if key not in cache:
-            cache[key] = ModuleDetails(module, method_name,
-                                       _specs_under(params, module.module_name),
-                                       _specs_under(state, module.module_name))
+            names = {module.module_name} | recording.used.get(module.module_name, set())
+            cache[key] = ModuleDetails(module, method_name, _specs_under(params, names),
+                                       _specs_under(state, names))
         return cache[key]
 
     out = []
@@ -258,12 +266,12 @@ def eval_summary(f: TransformedLike) -> Callable[..., Sequence[MethodInvocation]
       A function taking ``f``'s arguments (without params, state or rng) and returning a list of
       ``MethodInvocation``.
     """
-    fn, is_original = original_function(f, "eval_summary")
+    fn, is_original = _original_function(f, "eval_summary")
     with_state = isinstance(f, core.TransformedWithState)
 
     def summarise(*args, **kwargs) -> list[MethodInvocation]:
         recording = _Recording()
-        arrays, _, rebuild = split_static(args, kwargs)
+        arrays, _, rebuild = _split_static(args, kwargs)
         result = []
 
         def run(*traced):

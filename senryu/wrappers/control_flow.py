@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence
 
-import jax
 
 from senryu import core
 from senryu.wrappers import originals as jx

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import functools
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import jax
 
