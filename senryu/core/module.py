@@ -195,6 +195,12 @@ class Module(metaclass=ModuleMetaclass):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         for attr_name, value in list(cls.__dict__.items()):
+            if isinstance(value, property):
+                if value.fget is not None and not getattr(value.fget, _TRANSPARENT, False) and (
+                        not getattr(value.fget, _WRAPPED, False)):
+                    setattr(cls, attr_name, property(_wrap_method(attr_name, value.fget),
+                                                     value.fset, value.fdel, value.__doc__))
+                continue
             if not callable(value) or isinstance(value, (type, staticmethod, classmethod)):
                 continue
             if attr_name != "__call__" and attr_name.startswith("__") and attr_name.endswith("__"):

@@ -241,3 +241,40 @@ def test_names_restart_in_every_call(first, second):
             assert list(f.init(jax.random.PRNGKey(0), X)) == ["linear"]
         else:
             assert f.apply(params, None, X).shape == (2, 1)
+
+
+def test_private_methods_and_properties_are_scoped_like_haiku():
+    def program(hk):
+        class P(hk.Module):
+            @property
+            def thing(self):
+                return hk.get_state("s", [], init=jnp.ones) + hk.Linear(1)(jnp.ones([1, 1])).sum()
+
+            def _helper(self, x):
+                return hk.Linear(1)(x)
+
+            def __private(self, x):
+                return hk.Linear(1)(x)
+
+            def __call__(self, x):
+                return self.thing + self._helper(x) + self.__private(x)
+        return hk.transform_with_state(lambda x: P()(x))
+
+    ours, theirs = both(program)
+    key, x = jax.random.PRNGKey(0), jnp.ones([1, 1])
+    (p1, s1), (p2, s2) = ours.init(key, x), theirs.init(key, x)
+    assert_same_tree(p1, p2)
+    assert_same_tree(s1, s2)
+    assert "p/~_P__private/linear" in p1 and "p/~thing/linear" in p1
+
+
+def test_auto_repr_matches_haiku():
+    def program(hk):
+        def f():
+            return (repr(hk.Linear(2)), repr(hk.Linear(2, with_bias=False, name="foo")),
+                    repr(hk.nets.MLP([2, 3])), repr(hk.Sequential([hk.Linear(2), hk.Linear(1)])),
+                    repr(hk.nets.MLP([3] * 30)))
+        return hk.transform(f)
+
+    ours, theirs = both(program)
+    assert ours.apply({}, None) == theirs.apply({}, None)
