@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from senryu.core import frame as frame_lib
@@ -14,6 +15,7 @@ class ForcedName(str):
     """A module name that is used verbatim, ignoring the enclosing modules (see ``force_name``)."""
 
 
+@functools.lru_cache(maxsize=None)
 def snake_case(class_name: str) -> str:
     """``"Conv2DTranspose"`` -> ``"conv2_d_transpose"``: Haiku's default module names."""
     return _CAMEL_BOUNDARY.sub("_", class_name).lower()

@@ -12,11 +12,22 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence
 
 
+import jax
+import jax.numpy as jnp
+
 from senryu import core
 from senryu.wrappers import originals as jx
 from senryu.wrappers import discovery
 
 _NO_OPERAND = object()
+
+
+def _concrete(value: Any) -> Optional[Any]:
+    """The Python value of ``value`` if it is known now (not traced), else None."""
+    try:
+        return value.item() if hasattr(value, "item") else value
+    except jax.errors.ConcretizationTypeError:
+        return None
 
 
 def _chained(fns: Sequence[Callable], api: str) -> list[core.PureFunction]:
@@ -63,13 +74,11 @@ def cond(pred, true_fun: Callable, false_fun: Callable, *operands, operand=_NO_O
         if operands:
             raise TypeError("hk.cond: pass either `operand=` or positional operands, not both.")
         operands = (operand,)
-    if not callable(true_fun) and len(operands) == 2 and callable(operands[0]):
+    if (not callable(true_fun) and len(operands) == 2 and callable(false_fun)
+            and callable(operands[1])):
         # Old calling convention: cond(pred, true_operand, true_fun, false_operand, false_fun).
         true_operand, true_callable, false_operand, false_callable = (
             true_fun, false_fun, operands[0], operands[1])
-        if callable(false_operand) or not callable(false_callable):
-            raise TypeError("hk.cond: expected cond(pred, true_fun, false_fun, *operands) or "
-                            "cond(pred, true_operand, true_fun, false_operand, false_fun).")
         operands = (true_operand, false_operand)
         true_fun = lambda t, f: true_callable(t)  # noqa: E731
         false_fun = lambda t, f: false_callable(f)  # noqa: E731
@@ -115,9 +124,36 @@ def scan(f: Callable, init: Any, xs: Any = None, length: Optional[int] = None,
     if not core.inside_transform():
         return jx.scan(f, init, xs, length=length, reverse=reverse, unroll=unroll)
     if core.running_init():
-        x0 = None if xs is None else discovery.first_slice(xs, length)
-        discovery.create_first([(f, (init, x0))])
-    pure = core.PureFunction(f, creation_blocked=discovery.LOOP_CREATION.format(api="scan"))
+        steps = length if length is not None else len(jax.tree.leaves(xs)[0])
+        if steps:
+            return _scan_first_step_unrolled(f, init, xs, steps, reverse, unroll)
+        discovery.create_first([(f, (init, discovery.first_slice(xs, 0)))])
+    return _pure_scan(f, init, xs, length, reverse, unroll)
+
+
+def _scan_first_step_unrolled(f, init, xs, steps, reverse, unroll):
+    """During init: the first step runs for real (creating parameters and state exactly as a
+    Python loop would, with the same keys), then the other steps run in a scan."""
+    first, rest = (steps - 1, slice(0, steps - 1)) if reverse else (0, slice(1, steps))
+    pure = _scan_body(f)  # made first: every step starts from the names the first one had
+    x_first = jax.tree.map(lambda x: x[first], xs)
+    carry, y_first = f(init, x_first)
+    carry, ys = _pure_scan(f, carry, jax.tree.map(lambda x: x[rest], xs), steps - 1, reverse,
+                           unroll, pure)
+
+    def join(y0, y_rest):
+        y0 = jnp.expand_dims(y0, 0)
+        return jnp.concatenate([y_rest, y0] if reverse else [y0, y_rest])
+
+    return carry, jax.tree.map(join, y_first, ys)
+
+
+def _scan_body(f) -> core.PureFunction:
+    return core.PureFunction(f, creation_blocked=discovery.LOOP_CREATION.format(api="scan"))
+
+
+def _pure_scan(f, init, xs, length, reverse, unroll, pure=None):
+    pure = pure or _scan_body(f)
 
     def body(carry, x):
         carry, boundary = carry
@@ -159,9 +195,16 @@ def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any, *,
     """
     if not core.inside_transform():
         return jx.fori_loop(lower, upper, body_fun, init_val, unroll=unroll)
-    discovery.create_first([(body_fun, (lower, init_val))])
     pure = core.PureFunction(body_fun,
                              creation_blocked=discovery.LOOP_CREATION.format(api="fori_loop"))
+    if core.running_init():
+        bounds = _concrete(lower), _concrete(upper)
+        if None not in bounds and bounds[0] < bounds[1]:
+            # As in a Python loop: the first step runs for real, creating what the body uses.
+            init_val = body_fun(lower, init_val)
+            lower = lower + 1
+        else:
+            discovery.create_first([(body_fun, (lower, init_val))])
 
     def body(i, carry):
         value, boundary = carry
@@ -187,8 +230,19 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     """
     if not core.inside_transform():
         return jx.while_loop(cond_fun, body_fun, init_val)
-    discovery.create_first([(cond_fun, (init_val,)), (body_fun, (init_val,))])
     pure_cond, pure_body = _chained([cond_fun, body_fun], "while_loop")
+    if core.running_init():
+        go_on = _concrete(cond_fun(init_val))
+        if go_on is not None and not go_on:
+            # The body never runs, but its parameters and state are still created, so that
+            # `apply` finds them whatever the condition says then.
+            discovery.create_first([(body_fun, (init_val,))])
+            return init_val
+        if go_on:
+            # As in a Python loop: the first step runs for real, creating what the body uses.
+            init_val = body_fun(init_val)
+        else:  # a traced condition (init under jit): create first, then loop
+            discovery.create_first([(cond_fun, (init_val,)), (body_fun, (init_val,))])
 
     def cond(carry):
         value, boundary = carry

@@ -100,17 +100,52 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Optional
         except ValueError as error:
             if "out_axes" not in str(error) and "mapped" not in str(error):
                 raise
-            raise ValueError(
-                "hk.vmap: a parameter or state value set inside the mapped function depends on "
-                "the mapped axis, but parameters and state are shared by all elements. Reduce it "
-                "over the axis first (e.g. `jax.lax.pmean(x, axis_name)` with `axis_name=` given "
-                "to hk.vmap), or keep per-element values as outputs instead of state.") from error
+            batched = _batched_entries(mapped, axes, out_axes, name, axis_size, boundary, args,
+                                       kwargs)
+            raise ValueError(_batched_state_message(batched, split_rng)) from error
         if split_key is not None:
             boundary = boundary._replace(rng=None)
         core.commit(boundary, pure)
         return out
 
     return wrapped
+
+
+def _batched_entries(mapped, in_axes, out_axes, axis_name, axis_size, boundary, args,
+                     kwargs) -> list[str]:
+    """Names of the parameters/state that come out of ``mapped`` batched (for error messages)."""
+    found: list[str] = []
+
+    def probe(boundary, *args, **kwargs):
+        out, boundary = mapped(boundary, *args, **kwargs)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(boundary)[0]:
+            # Only for the message: a value that depends on the mapped axis is a batch tracer.
+            if type(leaf).__name__ == "BatchTracer" and len(path) >= 3:
+                kind = "parameter" if path[0].name == "params" else "state"
+                found.append(f"{kind} '{path[1].key}/{path[2].key}'")
+        return out, boundary
+
+    try:
+        jx.eval_shape(jx.vmap(probe, in_axes=in_axes, out_axes=(out_axes, 0),
+                              axis_name=axis_name, axis_size=axis_size), boundary, *args, **kwargs)
+    except Exception:  # the diagnosis is best effort; the original error is raised anyway
+        pass
+    return sorted(set(found))
+
+
+def _batched_state_message(batched: list[str], split_rng: bool) -> str:
+    """Explains a failed hk.vmap whose parameters or state came out batched."""
+    which = ", ".join(batched) if batched else "a parameter or state value"
+    message = (
+        f"hk.vmap: {which} written inside the mapped function depends on the mapped axis, but "
+        "parameters and state are shared by all mapped elements. Reduce it over the axis first "
+        "(e.g. `jax.lax.pmean(x, axis_name)` with `axis_name=` given to hk.vmap), or return "
+        "per-element values as outputs instead of storing them as state.")
+    if split_rng and core.running_init():
+        message += (" With split_rng=True, parameters created during init get a different key "
+                    "per element and so differ across the axis: use "
+                    "`split_rng=(not hk.running_init())`.")
+    return message
 
 
 def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int]] = 0, has_aux: bool = False,
@@ -137,8 +172,7 @@ def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int]] = 0, has_au
             return plain(*args, **kwargs)
         pure = core.PureFunction(fun)
 
-        def differentiable(*args_and_boundary):
-            *user_args, boundary = args_and_boundary
+        def differentiable(boundary, *user_args):
             out, boundary = pure(boundary, *user_args, **kwargs)
             if has_aux:
                 value, aux = out
@@ -146,9 +180,8 @@ def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int]] = 0, has_au
             return out, (None, boundary)
 
         (value, (aux, boundary)), grads = jx.value_and_grad(
-            differentiable, argnums=argnums, has_aux=True, holomorphic=holomorphic,
-            allow_int=allow_int)(
-                *args, core.capture(pure.frame))
+            differentiable, argnums=_shift(argnums), has_aux=True, holomorphic=holomorphic,
+            allow_int=allow_int)(core.capture(pure.frame), *args)
         core.commit(boundary, pure)
         return ((value, aux), grads) if has_aux else (value, grads)
 
