@@ -20,6 +20,13 @@ from senryu.core.module import (
     to_module,
     transparent,
 )
+from senryu.core.lifting import (
+    LiftWithStateUpdater,
+    lift,
+    lift_with_state,
+    transparent_lift,
+    transparent_lift_with_state,
+)
 from senryu.core.params import (
     DO_NOT_STORE,
     GetterContext,

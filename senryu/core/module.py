@@ -64,13 +64,13 @@ def intercept_methods(interceptor: Callable[..., Any]):
 
     Interceptors registered first run first (outermost).
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def double_inputs(next_fun, args, kwargs, context):
     ...     return next_fun(*[a * 2 for a in args], **kwargs)
     >>> def f(x):
     ...     with hk.intercept_methods(double_inputs):
     ...         return hk.Bias(b_init=jnp.zeros)(x)
-    >>> hk.transform(f).apply(hk.transform(f).init(None, jnp.ones([1])), None, jnp.ones([1]))
+    >>> hk.transform(f).apply(hk.transform(f).init(jax.random.PRNGKey(0), jnp.ones([1])), None, jnp.ones([1]))
     Array([2.], dtype=float32)
     """
     _interceptors.stack.append(interceptor)
@@ -186,7 +186,7 @@ class Module(metaclass=ModuleMetaclass):
     >>> params
     {'add_module': {'w': Array(1., dtype=float32)}}
     >>> f.apply(params, None, 1.)
-    Array(2., dtype=float32, weak_type=True)
+    Array(2., dtype=float32)
     """
 
     module_name: str
@@ -299,7 +299,7 @@ def _collect(tree: dict, module_name: str, value_of) -> dict[str, Any]:
 def transparent(method: T) -> T:
     """Marks a module method so it opens no name scope: what it creates belongs to the caller.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> class Outer(hk.Module):
     ...     @hk.transparent
     ...     def helper(self, x):
@@ -307,7 +307,7 @@ def transparent(method: T) -> T:
     ...     def __call__(self, x):
     ...         return self.helper(x)
     >>> f = hk.transform(lambda x: Outer()(x))
-    >>> list(f.init(None, jnp.ones([1, 1])))
+    >>> list(f.init(jax.random.PRNGKey(0), jnp.ones([1, 1])))
     ['outer/linear']
     """
     setattr(method, _TRANSPARENT, True)
@@ -317,13 +317,13 @@ def transparent(method: T) -> T:
 def name_like(method_name: str) -> Callable[[T], T]:
     """Names what a method creates as if it were created by ``method_name`` (for checkpoints).
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> class Autoencoder(hk.Module):
     ...     @hk.name_like("__call__")
     ...     def encode(self, x):
     ...         return hk.Linear(1, name="enc")(x)
     >>> f = hk.transform(lambda x: Autoencoder().encode(x))
-    >>> list(f.init(None, jnp.ones([1, 1])))
+    >>> list(f.init(jax.random.PRNGKey(0), jnp.ones([1, 1])))
     ['autoencoder/enc']
     """
     def decorator(method: T) -> T:
@@ -335,12 +335,12 @@ def name_like(method_name: str) -> Callable[[T], T]:
 def force_name(name: str) -> str:
     """Returns ``name`` marked so a module given it uses exactly that name, ignoring its context.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def f(x):
     ...     a = hk.Linear(1)
     ...     b = hk.Linear(1, name=hk.force_name(a.module_name))  # shares a's parameters
     ...     return b(a(x))
-    >>> list(hk.transform(f).init(None, jnp.ones([1, 1])))
+    >>> list(hk.transform(f).init(jax.random.PRNGKey(0), jnp.ones([1, 1])))
     ['linear']
     """
     return naming.ForcedName(name)
@@ -368,7 +368,7 @@ class _NameScope:
 def name_scope(name: str):
     """Opens a name scope: parameters and modules created inside are named ``name/...``.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def f():
     ...     with hk.name_scope("encoder"):
     ...         return hk.get_parameter("w", [], init=jnp.zeros)
@@ -402,7 +402,7 @@ class CallableModule(Module):
 def to_module(f: Callable[..., Any]) -> type:
     """Turns a function into a module class whose instances run ``f`` in their own scope.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def bias_fn(x):
     ...     return x + hk.get_parameter("b", [], init=jnp.ones)
     >>> Bias = hk.to_module(bias_fn)
@@ -420,12 +420,12 @@ def to_module(f: Callable[..., Any]) -> type:
 class Deferred:
     """Builds a module on first use, so its arguments may depend on other modules' properties.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def f(x):
     ...     encoder = hk.Linear(4)
     ...     decoder = hk.Deferred(lambda: hk.Linear(encoder.input_size))
     ...     return decoder(encoder(x))
-    >>> hk.transform(f).apply(hk.transform(f).init(None, jnp.ones([1, 3])), None,
+    >>> hk.transform(f).apply(hk.transform(f).init(jax.random.PRNGKey(0), jnp.ones([1, 3])), None,
     ...                       jnp.ones([1, 3])).shape
     (1, 3)
     """

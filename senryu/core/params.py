@@ -146,7 +146,7 @@ def get_parameter(name: str, shape: Sequence[int], dtype: Any = jnp.float32,
                   init: Optional[Initializer] = None) -> jax.Array:
     """Creates (during ``init``) or retrieves (during ``apply``) a parameter of the current module.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> f = hk.transform(lambda: hk.get_parameter("w", [2], init=jnp.ones))
     >>> f.init(None)
     {'~': {'w': Array([1., 1.], dtype=float32)}}
@@ -207,7 +207,7 @@ def get_state(name: str, shape: Optional[Sequence[int]] = None, dtype: Any = jnp
               init: Optional[Initializer] = None) -> jax.Array:
     """Returns the current value of a state entry of the current module, creating it if needed.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def f():
     ...     counter = hk.get_state("counter", [], dtype=jnp.int32, init=jnp.zeros)
     ...     hk.set_state("counter", counter + 1)
@@ -244,7 +244,7 @@ def get_state(name: str, shape: Optional[Sequence[int]] = None, dtype: Any = jnp
 def set_state(name: str, value: Any) -> None:
     """Sets the current value of a state entry of the current module (creating it if needed).
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def f():
     ...     hk.set_state("counter", jnp.zeros([]))
     ...     return hk.get_state("counter")
@@ -296,7 +296,7 @@ def _registered(api_name: str, fn: Callable, registries: list[str]):
 def custom_creator(creator: Callable[..., Any], *, params: bool = True, state: bool = False):
     """Runs ``creator(next_creator, shape, dtype, init, context)`` when values are created.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def zeros_creator(next_creator, shape, dtype, init, context):
     ...     return next_creator(shape, dtype, jnp.zeros)
     >>> def f():
@@ -317,7 +317,7 @@ def custom_creator(creator: Callable[..., Any], *, params: bool = True, state: b
 def custom_getter(getter: Callable[..., Any], *, params: bool = True, state: bool = False):
     """Runs ``getter(next_getter, value, context)`` on every read of a parameter (or state).
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def bf16_getter(next_getter, value, context):
     ...     return next_getter(value.astype(jnp.bfloat16))
     >>> def f():
@@ -333,7 +333,7 @@ def custom_getter(getter: Callable[..., Any], *, params: bool = True, state: boo
 def custom_setter(setter: Callable[..., Any]):
     """Runs ``setter(next_setter, value, context)`` on every ``set_state``.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def doubled(next_setter, value, context):
     ...     return next_setter(value * 2)
     >>> def f():
@@ -360,12 +360,12 @@ def running_init() -> bool:
 def get_params() -> dict[str, dict[str, Any]]:
     """A copy of the parameters of the running transform (no getters, no initializers run).
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def f(x):
     ...     before = len(hk.get_params())
     ...     hk.Linear(1)(x)
     ...     return before, list(hk.get_params())
-    >>> hk.transform(f).apply(hk.transform(f).init(None, jnp.ones([1, 1])), None, jnp.ones([1, 1]))
+    >>> hk.transform(f).apply(hk.transform(f).init(jax.random.PRNGKey(0), jnp.ones([1, 1])), None, jnp.ones([1, 1]))
     (1, ['linear'])
     """
     frame = frame_lib.current_frame("get_params")
@@ -375,7 +375,7 @@ def get_params() -> dict[str, dict[str, Any]]:
 def get_current_state() -> dict[str, dict[str, Any]]:
     """The most recently set value of every state entry of the running transform.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def f():
     ...     hk.set_state("x", jnp.ones([]))
     ...     return hk.get_current_state()
@@ -389,7 +389,7 @@ def get_current_state() -> dict[str, dict[str, Any]]:
 def get_initial_state() -> dict[str, dict[str, Any]]:
     """The state as it was given to ``apply`` (or first created during ``init``).
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def f():
     ...     hk.set_state("x", jnp.ones([]))
     ...     hk.set_state("x", jnp.zeros([]))

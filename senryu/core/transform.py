@@ -85,7 +85,7 @@ def _as_pairs(state: Mapping) -> dict:
 def transform_with_state(f: Callable[..., Any]) -> TransformedWithState:
     """Turns ``f`` into pure ``init``/``apply`` functions that also carry state.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def f():
     ...     counter = hk.get_state("counter", shape=[], dtype=jnp.int32, init=jnp.zeros)
     ...     hk.set_state("counter", counter + 1)
@@ -126,7 +126,7 @@ def transform_with_state(f: Callable[..., Any]) -> TransformedWithState:
 def transform(f: Callable[..., Any], *, apply_rng: bool = True) -> Transformed:
     """Turns ``f``, a function using modules, into pure ``init`` and ``apply`` functions.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> class MyModule(hk.Module):
     ...     def __call__(self, x):
     ...         return x + hk.get_parameter("w", [], init=jnp.zeros)

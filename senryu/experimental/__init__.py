@@ -7,7 +7,7 @@ from typing import Callable, Iterator
 
 from senryu import config as _config
 from senryu.core import name_like, name_scope
-from senryu.core.lift import LiftWithStateUpdater, lift, lift_with_state
+from senryu.core.lifting import LiftWithStateUpdater, lift, lift_with_state
 from senryu.experimental.dot import abstract_to_dot, to_dot
 from senryu.experimental.summarise import (
     ArraySpec,

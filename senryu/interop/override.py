@@ -146,7 +146,7 @@ class override_jax_transforms(contextlib.ContextDecorator):  # noqa: N801 - API 
     ... def forward(x):
     ...     return solver(hk.Linear(2, w_init=jnp.ones), x)
     >>> f = hk.transform(forward)
-    >>> params = f.init(None, jnp.ones([1, 2]))
+    >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([1, 2]))
     >>> f.apply(params, None, jnp.ones([1, 2]))
     Array([[8., 8.]], dtype=float32)
     """

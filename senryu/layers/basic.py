@@ -67,7 +67,7 @@ class Bias(core.Module):
 
     >>> import jax, jax.numpy as jnp, senryu as hk
     >>> f = hk.transform(lambda x: hk.Bias()(x))
-    >>> jax.tree.map(jnp.shape, f.init(None, jnp.ones([2, 3])))
+    >>> jax.tree.map(jnp.shape, f.init(jax.random.PRNGKey(0), jnp.ones([2, 3])))
     {'bias': {'b': (3,)}}
 
     Args:

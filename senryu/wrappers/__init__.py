@@ -1,6 +1,6 @@
 """JAX transforms and control flow that carry module state: thin layers over ``core.PureFunction``."""
 
-from senryu.core.lift import (
+from senryu.core.lifting import (
     LiftWithStateUpdater,
     lift,
     lift_with_state,

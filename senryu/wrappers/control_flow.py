@@ -64,10 +64,10 @@ def cond(pred, true_fun: Callable, false_fun: Callable, *operands, operand=_NO_O
 
     Also accepts the older form ``cond(pred, true_operand, true_fun, false_operand, false_fun)``.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def f(x):
     ...     return hk.cond(x.sum() > 0, hk.Linear(1, name="pos"), hk.Linear(1, name="neg"), x)
-    >>> sorted(hk.transform(f).init(None, jnp.ones([1, 2])))
+    >>> sorted(hk.transform(f).init(jax.random.PRNGKey(0), jnp.ones([1, 2])))
     ['neg', 'pos']
     """
     if operand is not _NO_OPERAND:
@@ -90,10 +90,10 @@ def cond(pred, true_fun: Callable, false_fun: Callable, *operands, operand=_NO_O
 def switch(index, branches: Sequence[Callable], *operands) -> Any:
     """``jax.lax.switch`` that carries parameters, state and random keys inside a transform.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def f(i, x):
     ...     return hk.switch(i, [hk.Linear(1), hk.Linear(1), hk.Linear(1)], x)
-    >>> sorted(hk.transform(f).init(None, 0, jnp.ones([1, 2])))
+    >>> sorted(hk.transform(f).init(jax.random.PRNGKey(0), 0, jnp.ones([1, 2])))
     ['linear', 'linear_1', 'linear_2']
     """
     if not core.inside_transform():
@@ -225,7 +225,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     >>> def f(x):
     ...     return hk.while_loop(lambda x: x.sum() < 10., lambda x: x + hk.Bias(b_init=jnp.ones)(x), x)
     >>> f = hk.transform(f)
-    >>> f.apply(f.init(None, jnp.zeros([2])), None, jnp.zeros([2]))
+    >>> f.apply(f.init(jax.random.PRNGKey(0), jnp.zeros([2])), None, jnp.zeros([2]))
     Array([7., 7.], dtype=float32)
     """
     if not core.inside_transform():

@@ -7,12 +7,11 @@ import functools
 from typing import Callable, Optional
 
 import jax
+import jax.numpy as jnp
 
 from senryu import core
 from senryu.wrappers import originals as jx
 
-_BLOCKED = ("it is first used inside a `hk.layer_stack` layer during the scan; layer stacks "
-            "create their parameters during `init` only, and do not support state.")
 
 
 class LayerStackTransparencyMapping(abc.ABC):
@@ -33,7 +32,9 @@ def layer_stack(num_layers: int, with_per_layer_inputs: bool = False, unroll: in
                 name: Optional[str] = None) -> Callable[[Callable], Callable]:
     """Makes ``f`` apply ``num_layers`` times, with parameters stacked along a leading axis.
 
-    The layers run in a ``jax.lax.scan``, so compile time does not grow with ``num_layers``.
+    The layers run in a ``jax.lax.scan``, so compile time does not grow with ``num_layers``. The
+    layer function runs as its own transform lifted under the stack's name, so its parameters
+    are named ``<name>/<module>`` (``<name>/~`` for parameters created outside any module).
 
     >>> import jax, jax.numpy as jnp, senryu as hk
     >>> def f(x):
@@ -44,7 +45,7 @@ def layer_stack(num_layers: int, with_per_layer_inputs: bool = False, unroll: in
     {'stack/linear': {'b': (3, 4), 'w': (3, 4, 4)}}
 
     Args:
-      num_layers: how many times to apply the layer (>= 1).
+      num_layers: how many times to apply the layer (0 returns the input unchanged).
       with_per_layer_inputs: ``f(x, *ys) -> (x, out)``; the call takes ``(x, *ys)`` whose leaves
         have a leading ``num_layers`` axis and returns ``(x, outs)``.
       unroll: passed to ``scan``.
@@ -52,8 +53,8 @@ def layer_stack(num_layers: int, with_per_layer_inputs: bool = False, unroll: in
       transparent, transparency_map: not supported yet (raise ``NotImplementedError``).
       name: the scope of the stacked parameters.
     """
-    if num_layers < 1:
-        raise ValueError(f"hk.layer_stack needs num_layers >= 1, got {num_layers}.")
+    if num_layers < 0:
+        raise ValueError(f"hk.layer_stack needs num_layers >= 0, got {num_layers}.")
     if transparent or transparency_map is not None:
         raise NotImplementedError(
             "hk.layer_stack(transparent=True / transparency_map=...) is not supported by senryu "
@@ -62,13 +63,6 @@ def layer_stack(num_layers: int, with_per_layer_inputs: bool = False, unroll: in
                      else "__layer_stack_no_per_layer")
 
     def decorator(f: Callable) -> Callable:
-        def one_layer(x, *layer_args, reverse=False):
-            kwargs = {"reverse": reverse} if pass_reverse_to_layer_fn else {}
-            out = f(x, *layer_args, **kwargs)
-            if with_per_layer_inputs:
-                return out
-            return out, None
-
         @functools.wraps(f)
         def stacked(x, *args, reverse: bool = False):
             if not core.inside_transform():
@@ -76,61 +70,46 @@ def layer_stack(num_layers: int, with_per_layer_inputs: bool = False, unroll: in
             if args and not with_per_layer_inputs:
                 raise ValueError("This layer stack takes one input; pass "
                                  "`with_per_layer_inputs=True` to give per-layer inputs.")
-            with core.name_scope(scope):
-                prefix = core.current_name()
-                if core.running_init():
-                    _create_stacked(one_layer, x, args, reverse)
-                out, ys = _scan_layers(one_layer, prefix, x, args, reverse)
+
+            def one_layer(x, *layer_args):
+                kwargs = {"reverse": reverse} if pass_reverse_to_layer_fn else {}
+                out = f(x, *layer_args, **kwargs)
+                return out if with_per_layer_inputs else (out, None)
+
+            inner = core.transform_with_state(one_layer)
+            params = core.lift(functools.partial(_init_stacked, inner, num_layers), name=scope)(
+                core.maybe_next_rng_key() if core.running_init() else None, x, args)
+            keys = core.maybe_next_rng_key()
+            keys = None if keys is None else jax.random.split(keys, num_layers)
+
+            def body(carry, per_layer):
+                layer_params, layer_args, key = per_layer
+                (carry, y), _ = inner.apply(layer_params, {}, key, carry, *layer_args)
+                return carry, y
+
+            out, ys = jx.scan(body, x, (params, args, keys), length=num_layers, reverse=reverse,
+                              unroll=unroll)
             return (out, ys) if with_per_layer_inputs else out
 
         return stacked
 
-    def _create_stacked(one_layer, x, args, reverse):
-        before = core.capture()
-        pure = core.PureFunction(one_layer)
-        first_args = jax.tree.map(lambda a: a[0], args)
-        keys = (jax.random.split(core.next_rng_key(), num_layers)
-                if before.rng is not None else None)
-
-        def init_one(key):
-            boundary = before._replace(rng=None if key is None else (key, ()))
-            _, boundary = pure(boundary, x, *first_args, reverse=reverse)
-            new_state = {m: v for m, v in boundary.state.items()
-                         if set(v) - set(before.state.get(m, {}))}
-            if new_state:
-                raise ValueError(f"hk.layer_stack: the layers create state ({sorted(new_state)}); "
-                                 "layer stacks support parameters only.")
-            return {m: {k: v for k, v in values.items() if k not in before.params.get(m, {})}
-                    for m, values in boundary.params.items()}
-
-        created = jx.vmap(init_one)(keys) if keys is not None else jx.vmap(
-            lambda _: init_one(None))(jax.numpy.zeros([num_layers]))
-        params = {m: dict(v) for m, v in before.params.items()}
-        for module, values in created.items():
-            if values:
-                params.setdefault(module, {}).update(values)
-        after = core.capture()
-        core.commit(after._replace(params=params))
-
-    def _scan_layers(one_layer, prefix, x, args, reverse):
-        boundary = core.capture()
-        start = prefix + "/"
-        stacked = {m: v for m, v in boundary.params.items() if m == prefix or m.startswith(start)}
-        shared = {m: v for m, v in boundary.params.items() if m not in stacked}
-        pure = core.PureFunction(one_layer, creation_blocked=_BLOCKED)
-        keys = (jax.random.split(core.next_rng_key(), num_layers)
-                if boundary.rng is not None else None)
-
-        def body(carry, per_layer):
-            layer_params, layer_args, key = per_layer
-            inner = boundary._replace(params={**shared, **layer_params},
-                                      rng=None if key is None else (key, ()))
-            (carry, y), _ = pure(inner, carry, *layer_args, reverse=reverse)
-            return carry, y
-
-        out, ys = jx.scan(body, x, (stacked, args, keys), length=num_layers,
-                               reverse=reverse, unroll=unroll)
-        core.commit(core.capture(), pure)
-        return out, ys
-
     return decorator
+
+
+def _init_stacked(inner, num_layers: int, key, x, args):
+    """Parameters of ``num_layers`` layers, each initialised with its own key, stacked."""
+    first_args = jax.tree.map(lambda a: a[0], args)
+
+    def init_one(layer_key):
+        params, state = inner.init(layer_key, x, *first_args)
+        if state:
+            raise ValueError(f"hk.layer_stack: the layers create state ({sorted(state)}); layer "
+                             "stacks support parameters only.")
+        return params
+
+    if num_layers == 0:
+        shapes = jax.eval_shape(init_one, key)
+        return jax.tree.map(lambda s: jnp.zeros((0,) + s.shape, s.dtype), shapes)
+    if key is None:
+        return jx.vmap(lambda _: init_one(None))(jnp.zeros([num_layers]))
+    return jx.vmap(init_one)(jax.random.split(key, num_layers))

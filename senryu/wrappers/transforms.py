@@ -159,7 +159,7 @@ def value_and_grad(fun: Callable, argnums: Union[int, Sequence[int]] = 0, has_au
     >>> def f(x):
     ...     return hk.value_and_grad(lambda x: hk.Linear(1, w_init=jnp.ones)(x).sum())(x)
     >>> f = hk.transform(f)
-    >>> value, grad = f.apply(f.init(None, jnp.ones([1, 2])), None, jnp.ones([1, 2]))
+    >>> value, grad = f.apply(f.init(jax.random.PRNGKey(0), jnp.ones([1, 2])), None, jnp.ones([1, 2]))
     >>> grad
     Array([[1., 1.]], dtype=float32)
     """
@@ -192,9 +192,9 @@ def grad(fun: Callable, argnums: Union[int, Sequence[int]] = 0, has_aux: bool = 
          holomorphic: bool = False, allow_int: bool = False) -> Callable:
     """``jax.grad`` that carries parameters, state and random keys inside a transform.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> f = hk.transform(lambda x: hk.grad(lambda x: hk.Linear(1, w_init=jnp.ones)(x).sum())(x))
-    >>> f.apply(f.init(None, jnp.ones([1, 2])), None, jnp.ones([1, 2]))
+    >>> f.apply(f.init(jax.random.PRNGKey(0), jnp.ones([1, 2])), None, jnp.ones([1, 2]))
     Array([[1., 1.]], dtype=float32)
     """
     value_and_grad_fun = value_and_grad(fun, argnums=argnums, has_aux=has_aux,
@@ -265,9 +265,9 @@ def eval_shape(fun: Callable, *args: Any, **kwargs: Any) -> Any:
 def named_call(fun: Callable, *, name: Optional[str] = None) -> Callable:
     """``jax.named_call``: names the computation of ``fun`` in profiles and lowered programs.
 
-    >>> import jax.numpy as jnp, senryu as hk
+    >>> import jax, jax.numpy as jnp, senryu as hk
     >>> f = hk.transform(lambda x: hk.experimental.named_call(hk.Linear(1), name="dense")(x))
-    >>> sorted(f.init(None, jnp.ones([1, 1])))
+    >>> sorted(f.init(jax.random.PRNGKey(0), jnp.ones([1, 1])))
     ['linear']
     """
     plain = jx.named_call(fun, name=name)
