@@ -86,6 +86,7 @@ from senryu.wrappers import (
 from senryu import data_structures
 from senryu import initializers
 from senryu import mixed_precision
+from senryu import pad
 from senryu import testing
 from senryu.layers import *  # noqa: F401,F403
 from senryu import nets
