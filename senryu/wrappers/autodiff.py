@@ -12,17 +12,18 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from senryu import core
 from senryu.wrappers import originals as jx
+from senryu.wrappers.transforms import _shift
 
 
 def _with_boundary_aux(pure: core.PureFunction, has_aux: bool, kwargs: dict,
                        boundary: Optional[core.Boundary] = None) -> Callable:
     """``pure`` as ``f(*args) -> (out, (aux, boundary))`` for JAX's ``has_aux=True`` APIs.
 
-    The boundary is closed over if given, else taken as the last argument.
+    The boundary is closed over if given, else taken as the first argument.
     """
     def f(*args):
         if boundary is None:
-            *args, state_in = args
+            state_in, *args = args
         else:
             state_in = boundary
         out, state_out = pure(state_in, *args, **kwargs)
@@ -44,9 +45,9 @@ def _jacobian(jax_fn: Callable) -> Callable:
                 return plain(*args, **kwargs)
             pure = core.PureFunction(fun)
             f = _with_boundary_aux(pure, has_aux, kwargs)
-            result, (aux, boundary) = jax_fn(f, argnums=argnums, has_aux=True,
+            result, (aux, boundary) = jax_fn(f, argnums=_shift(argnums), has_aux=True,
                                              holomorphic=holomorphic, **options)(
-                                                 *args, core.capture(pure.frame))
+                                                 core.capture(pure.frame), *args)
             core.commit(boundary, pure)
             return (result, aux) if has_aux else result
 
