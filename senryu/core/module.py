@@ -100,12 +100,21 @@ config_lib.add_listener(_on_config_change)
 
 
 def _run_scoped(frame: frame_lib.Frame, module: "Module", scope_name: str, method, args, kwargs):
+    """Runs a method in the module's scope. Each call names its children afresh, so calling a
+    module twice reuses the submodules (and parameters) its first call created."""
     stack = frame.module_stack
     stack.append(frame_lib.ModuleCall(module, scope_name))
+    prefix = naming.scope_prefix(frame)
+    previous = frame.naming.pop(prefix, None)
     try:
         return method(module, *args, **kwargs)
     finally:
         stack.pop()
+        # `frame.naming` may have been replaced by a wrapper meanwhile: read it again.
+        if previous is None:
+            frame.naming.pop(prefix, None)
+        else:
+            frame.naming[prefix] = previous
 
 
 def _run_intercepted(module, method_name, scope_name, method, args, kwargs):
@@ -137,12 +146,7 @@ def _wrap_method(method_name: str, method: Callable) -> Callable:
         if _profiler_name_scopes[0]:
             with jax.named_scope(self.module_name):
                 return _run_scoped(frame, self, scope_name, method, args, kwargs)
-        stack = frame.module_stack
-        stack.append(frame_lib.ModuleCall(self, scope_name))
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            stack.pop()
+        return _run_scoped(frame, self, scope_name, method, args, kwargs)
 
     setattr(wrapped, _WRAPPED, True)
     return wrapped
@@ -151,11 +155,17 @@ def _wrap_method(method_name: str, method: Callable) -> Callable:
 class ModuleMetaclass(abc.ABCMeta):
     """Builds modules so that children created in ``__init__`` are named ``parent/~/child``."""
 
+    @property
+    def __signature__(cls) -> inspect.Signature:
+        """The constructor's signature (what ``inspect.signature(hk.Linear)`` shows)."""
+        signature = inspect.signature(cls.__init__)
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
+
     def __call__(cls, *args, **kwargs):
+        module = cls.__new__(cls)  # abstract classes raise TypeError here, as usual
         frame = frame_lib.current_frame_or_none()
         if frame is None:
             raise _module_outside_transform(f"{cls.__name__}(...)")
-        module = cls.__new__(cls)
         depth = len(frame.module_stack)
         try:
             module.__init__(*args, **kwargs)

@@ -8,7 +8,7 @@ import re
 from senryu.core import frame as frame_lib
 
 _INDEXED = re.compile(r"(.*)_(\d+)")
-_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9_])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 class ForcedName(str):

@@ -50,6 +50,7 @@ class MLP(core.Module):
         self.activation = activation
         self.activate_final = activate_final
         self.output_sizes = tuple(output_sizes)
+        self.output_size = self.output_sizes[-1] if self.output_sizes else None
         self.layers = tuple(
             Linear(size, w_init=w_init, b_init=b_init, with_bias=with_bias, name=f"linear_{i}")
             for i, size in enumerate(self.output_sizes))
@@ -75,7 +76,7 @@ class MLP(core.Module):
         return out
 
     def reverse(self, activate_final: Optional[bool] = None, name: Optional[str] = None) -> "MLP":
-        """An MLP mirroring this one: its layer sizes go back down to this MLP's input size.
+        """An MLP mirroring this one, back down to this MLP's input size.
 
         Call this MLP first, so its input size is known.
         """

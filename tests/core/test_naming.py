@@ -92,7 +92,8 @@ def test_invalid_names(bad):
 
 CLASS_NAMES = ["MyLinear1", "HkRandom2", "MLP", "BatchNorm", "VanillaRNN", "Conv2D", "ResNet50",
                "Conv2DTranspose", "ABCDef", "A", "aB", "SNParamsTree", "EMAParamsTree", "LSTM",
-               "Conv1DLSTM", "XLNet", "x_y", "IdentityCore", "HTTPServer2Go"]
+               "Conv1DLSTM", "XLNet", "x_y", "IdentityCore", "HTTPServer2Go", "_Foo", "_FooBar",
+               "_DeepRNN", "My_Class"]
 
 
 @pytest.mark.parametrize("class_name", CLASS_NAMES)
@@ -278,3 +279,40 @@ def test_auto_repr_matches_haiku():
 
     ours, theirs = both(program)
     assert ours.apply({}, None) == theirs.apply({}, None)
+
+
+def test_calling_a_module_again_reuses_the_submodules_of_its_first_call():
+    def program(hk):
+        class Foo(hk.Module):
+            def __call__(self, x):
+                return hk.Linear(2)(x) + hk.Linear(2)(x)
+
+        def f(x):
+            m = Foo()
+            return m(x) + m(x) + Foo()(x)
+        return hk.transform(f)
+
+    ours, theirs = both(program)
+    key, x = jax.random.PRNGKey(0), jnp.ones([1, 2])
+    params = theirs.init(key, x)
+    assert_same_tree(ours.init(key, x), params)
+    assert list(params) == ["foo/linear", "foo/linear_1", "foo_1/linear", "foo_1/linear_1"]
+    assert_close(ours.apply(params, None, x), theirs.apply(params, None, x))
+
+
+def test_signature_of_a_module_class_is_its_constructor():
+    import inspect
+    assert list(inspect.signature(senryu.Linear).parameters) == [
+        "output_size", "with_bias", "w_init", "b_init", "name"]
+
+
+def test_abstract_module_raises_type_error_even_outside_a_transform():
+    import abc
+
+    class Abstract(senryu.Module, abc.ABC):
+        @abc.abstractmethod
+        def __call__(self, x):
+            ...
+
+    with pytest.raises(TypeError, match="abstract"):
+        Abstract()
