@@ -1,13 +1,20 @@
-"""Trains an MLP classifier on scikit-learn's handwritten digits with senryu.
+"""Trains a small ConvNet on scikit-learn's 8x8 handwritten digits with senryu (the main job).
 
 The network code uses only the Haiku API (``import senryu as hk``), so the same file runs unchanged
-with ``import haiku as hk``. The digits data set (1797 8x8 images) ships with scikit-learn: nothing is
-downloaded.
+with ``import haiku as hk``. The digits data set (1797 8x8 images) ships with scikit-learn:
+nothing is downloaded.
 
-What it does: trains ``hk.nets.MLP([128, 64, 10])`` with Adam on a fixed 80/20 split, shows the
-running loss in a progress bar, prints the held-out accuracy, saves the parameters to
+What it does: prints a summary of the model (``hk.experimental.tabulate``), trains it with Adam on a
+fixed 80/20 split (each training image shifted at random by up to a pixel), showing the running
+loss in a progress bar, prints the held-out accuracy (about 99%), saves the parameters to
 ``<out>/params.npz`` (keys ``module/param``), reloads them and checks they give the same accuracy,
 and plots loss and accuracy to ``<out>/training_curves.png``.
+
+The model, ``ConvNet``::
+
+    conv 3x3, 16 channels -> relu -> max-pool 2x2     8x8x1  -> 4x4x16
+    conv 3x3, 32 channels -> relu -> max-pool 2x2     4x4x16 -> 2x2x32
+    flatten -> linear 64 -> relu -> linear 10         128    -> 10 logits
 
 Usage::
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 from typing import Any, Sequence
 
@@ -33,7 +41,8 @@ from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 NUM_CLASSES = 10
-HIDDEN_SIZES = (128, 64)
+CHANNELS = (16, 32)
+HIDDEN_SIZE = 64
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0  # The held-out split stays the same whatever --seed is, so runs are comparable.
 NUM_EVALS = 20  # Held-out accuracy is measured this many times during training (for the plot).
@@ -69,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train_digits",
         description=(
-            "Train an MLP (hidden sizes 128, 64) on scikit-learn's 8x8 handwritten digits with "
-            "senryu and Adam, report held-out accuracy, save the parameters and a plot of the "
+            "Train a small ConvNet on scikit-learn's 8x8 handwritten digits with senryu and Adam "
+            "(no download), report held-out accuracy, save the parameters and a plot of the "
             "training curves."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -82,11 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=_int_at_least(1), default=128,
         help="training examples per step (at most the size of the training split, 1437)")
     parser.add_argument(
-        "--learning-rate", type=_positive_float, default=1e-3,
-        help="Adam learning rate")
+        "--learning-rate", type=_positive_float, default=3e-3,
+        help="peak Adam learning rate (it decays to 1/10 of this by the last step)")
     parser.add_argument(
         "--seed", type=_int_at_least(0), default=0,
-        help="seed for the parameter initialisation and the order of the mini-batches")
+        help="seed for the parameter initialisation, the order of the mini-batches and the "
+             "random shifts of the training images")
     parser.add_argument(
         "--out", default="out",
         help="folder for params.npz and training_curves.png (created if missing)")
@@ -97,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Returns (x_train, y_train, x_test, y_test); pixels scaled to [0, 1]."""
+    """Returns (x_train, y_train, x_test, y_test); images [N, 8, 8, 1] scaled to [0, 1]."""
     digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32)
+    x = (digits.images / 16.0).astype(np.float32)[..., None]  # NHWC, as hk.Conv2D expects
     y = digits.target.astype(np.int32)
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=y)
@@ -116,11 +126,47 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Genera
             yield x[idx], y[idx]
 
 
+def random_shifts(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Moves each ``[N, 8, 8, C]`` image by -1, 0 or 1 pixel along each axis (zeros come in).
+
+    Handwriting is never centred exactly, so this makes the training set look larger: with it
+    held-out accuracy goes from about 98% to about 99%.
+    """
+    n, height, width = images.shape[:3]
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    rows = rng.integers(0, 3, size=n)[:, None] + np.arange(height)
+    cols = rng.integers(0, 3, size=n)[:, None] + np.arange(width)
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
 # --------------------------------------------------------------------------- model
 
 
-def forward(x: jax.Array) -> jax.Array:
-    return hk.nets.MLP([*HIDDEN_SIZES, NUM_CLASSES])(x)
+class ConvNet(hk.Module):
+    """Two conv/relu/max-pool blocks, then a two-layer MLP head; returns logits."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES, name: str | None = None):
+        super().__init__(name=name)
+        self.num_classes = num_classes
+
+    def __call__(self, images: jax.Array) -> jax.Array:
+        x = images
+        for channels in CHANNELS:
+            x = jax.nn.relu(hk.Conv2D(channels, kernel_shape=3)(x))
+            x = hk.MaxPool(window_shape=2, strides=2, padding="SAME")(x)
+        x = hk.Flatten()(x)
+        x = jax.nn.relu(hk.Linear(HIDDEN_SIZE)(x))
+        return hk.Linear(self.num_classes)(x)
+
+
+def forward(images: jax.Array) -> jax.Array:
+    return ConvNet()(images)
+
+
+def summary(model: hk.Transformed, example: np.ndarray) -> str:
+    """The table of modules, their parameters and output shapes (``hk.experimental.tabulate``)."""
+    return hk.experimental.tabulate(
+        model, columns=("module", "owned_params", "input", "output", "params_size"))(example)
 
 
 def save_params(params: Any, path: str) -> None:
@@ -176,10 +222,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"argument --out: {args.out!r} exists and is not a folder")
     os.makedirs(args.out, exist_ok=True)
-    start = time.perf_counter()
 
     model = hk.without_apply_rng(hk.transform(forward))
-    optimiser = optax.adam(args.learning_rate)
+    print(summary(model, x_train[:1]))
+    start = time.perf_counter()
+    schedule = optax.cosine_decay_schedule(args.learning_rate, args.steps, alpha=0.1)
+    optimiser = optax.adam(schedule)
 
     def loss_fn(params, x, y):
         logits = model.apply(params, x)
@@ -198,7 +246,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     # Jitted: run eagerly, the initialisers would compile many small programs one by one.
     params = jax.jit(model.init)(jax.random.PRNGKey(args.seed), x_train[:1])
     opt_state = optimiser.init(params)
-    data = batches(x_train, y_train, args.batch_size, np.random.default_rng(args.seed))
+    batch_rng, shift_rng = (np.random.default_rng([args.seed, i]) for i in range(2))
+    data = batches(x_train, y_train, args.batch_size, batch_rng)
     eval_every = max(1, args.steps // NUM_EVALS)
 
     losses: list[float] = []
@@ -209,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with tqdm(range(1, args.steps + 1), desc="training", unit="step") as bar:
         for step in bar:
             x, y = next(data)
+            x = random_shifts(x, shift_rng)
             params, opt_state, loss = train_step(params, opt_state, x, y)
             pending.append(loss)
             if step % eval_every == 0 or step == args.steps:
@@ -242,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     plot_curves(losses, eval_steps, eval_accuracies, plot_path)
 
     num_params = sum(int(np.size(p)) for p in jax.tree_util.tree_leaves(params))
-    print(f"MLP {[*HIDDEN_SIZES, NUM_CLASSES]} ({num_params} parameters), {args.steps} steps of "
+    print(f"ConvNet ({num_params} parameters), {args.steps} steps of "
           f"batch {args.batch_size}, {train_seconds:.1f} s")
     tail = min(50, len(losses))
     print(f"final training loss (mean of last {tail} steps): {np.mean(losses[-tail:]):.4f}")
@@ -264,4 +314,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C: stop quietly, with the shell's usual status
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)

@@ -25,14 +25,17 @@ def _load_example():
 td = _load_example()
 
 
-@pytest.fixture(scope="module")
-def short_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("short_run")
-    metrics = td.main(["--steps", "150", "--batch-size", "64", "--seed", "3", "--out", str(out)])
-    return out, metrics
+def test_short_run(tmp_path):
+    # One test, not several sharing a fixture: pytest-xdist would run the fixture once per worker.
+    metrics = td.main(["--steps", "150", "--batch-size", "64", "--seed", "3",
+                       "--out", str(tmp_path)])
+    short_run = tmp_path, metrics
+    _check_short_run_learns(short_run)
+    _check_short_run_outputs(short_run)
+    _check_saved_params_reload_identically(short_run)
 
 
-def test_short_run_learns(short_run):
+def _check_short_run_learns(short_run):
     _, metrics = short_run
     losses = np.asarray(metrics["losses"])
     assert losses.shape == (150,)
@@ -46,7 +49,7 @@ def test_short_run_learns(short_run):
     assert metrics["eval_accuracies"][-1] == metrics["test_accuracy"]
 
 
-def test_short_run_outputs(short_run, capsys):
+def _check_short_run_outputs(short_run):
     out, metrics = short_run
     assert metrics["params_path"] == os.path.join(str(out), "params.npz")
     assert metrics["plot_path"] == os.path.join(str(out), "training_curves.png")
@@ -55,16 +58,18 @@ def test_short_run_outputs(short_run, capsys):
     assert os.path.getsize(metrics["plot_path"]) > 10_000
 
 
-def test_saved_params_reload_identically(short_run):
+def _check_saved_params_reload_identically(short_run):
     _, metrics = short_run
     params = metrics["params"]
     shapes = {m: {n: np.shape(v) for n, v in b.items()} for m, b in params.items()}
     assert shapes == {
-        "mlp/~/linear_0": {"w": (64, 128), "b": (128,)},
-        "mlp/~/linear_1": {"w": (128, 64), "b": (64,)},
-        "mlp/~/linear_2": {"w": (64, 10), "b": (10,)},
+        "conv_net/conv2_d": {"w": (3, 3, 1, 16), "b": (16,)},
+        "conv_net/conv2_d_1": {"w": (3, 3, 16, 32), "b": (32,)},
+        "conv_net/linear": {"w": (128, 64), "b": (64,)},
+        "conv_net/linear_1": {"w": (64, 10), "b": (10,)},
     }
-    assert metrics["num_params"] == 64 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
+    assert metrics["num_params"] == sum(
+        int(np.prod(s)) for bundle in shapes.values() for s in bundle.values()) == 13_706
     with np.load(metrics["params_path"]) as data:
         assert sorted(data.files) == sorted(f"{m}/{n}" for m, b in params.items() for n in b)
     reloaded = td.load_params(metrics["params_path"])
@@ -93,14 +98,25 @@ def test_save_load_round_trip(tmp_path):
             np.testing.assert_array_equal(np.asarray(reloaded[module][name]), value)
 
 
-def test_default_training_reaches_95_percent(tmp_path):
-    start = time.perf_counter()
+def test_default_training_reaches_97_percent(tmp_path):
+    # CPU time of this process (all its threads), not wall time: steady on a busy machine.
+    start = time.process_time()
     metrics = td.main(["--out", str(tmp_path)])
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
     assert len(metrics["losses"]) == 1000
-    assert metrics["test_accuracy"] >= 0.95
+    assert metrics["test_accuracy"] >= 0.97
     assert metrics["reloaded_accuracy"] == metrics["test_accuracy"]
-    assert seconds < 60, f"the default job took {seconds:.1f} s"
+    assert seconds < 120, f"the default job took {seconds:.1f} s of CPU"
+
+
+def test_summary_table():
+    # That main prints it is checked by test_command_line.
+    model = td.hk.without_apply_rng(td.hk.transform(td.forward))
+    table = td.summary(model, np.zeros([1, 8, 8, 1], np.float32))
+    for text in ("conv_net/conv2_d (Conv2D)", "conv_net/max_pool (MaxPool)",
+                 "conv_net/flatten (Flatten)", "conv_net/linear_1 (Linear)", "w: f32[3,3,16,32]",
+                 "f32[1,2,2,32]", "13,706"):
+        assert text in table
 
 
 @pytest.mark.parametrize(
@@ -155,6 +171,20 @@ def test_command_line(tmp_path):
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "held-out accuracy:" in run.stdout
+    assert "conv_net/conv2_d (Conv2D)" in run.stdout  # the model summary
     assert "30/30" in run.stderr  # the progress bar
     assert (tmp_path / "run" / "params.npz").is_file()
     assert (tmp_path / "run" / "training_curves.png").is_file()
+
+
+def test_runs_unchanged_with_haiku(tmp_path):
+    """The example is Haiku code: with dm-haiku standing in for senryu it runs and learns."""
+    code = ("import runpy, sys, haiku; sys.modules['senryu'] = haiku; "
+            f"sys.argv = ['train_digits', '--steps', '40', '--out', 'run']; "
+            f"runpy.run_path({str(EXAMPLE)!r}, run_name='__main__')")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "conv_net/conv2_d (Conv2D)" in run.stdout
+    accuracy = float(run.stdout.split("held-out accuracy: ")[1].split()[0])
+    assert accuracy > 0.3
