@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 import time
 from importlib import resources
 from typing import Any, Sequence
@@ -34,35 +35,15 @@ import optax
 import senryu as hk
 from tqdm import tqdm
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the shared _cli.py
+from _cli import int_at_least, positive_float  # noqa: E402
+
 HELD_OUT_EVERY = 10  # Every 10th block of the text is held out...
 BLOCK_CHARS = 1000  # ...with blocks this long, so both parts mix all the descriptions.
 LOG2 = math.log(2.0)
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,29 +56,29 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--steps", type=_int_at_least(1), default=800,
+    parser.add_argument("--steps", type=int_at_least(1), default=800,
                         help="number of optimisation steps (one mini-batch each; the text is "
                              "small, so many more steps over-fit it)")
-    parser.add_argument("--batch-size", type=_int_at_least(1), default=16,
+    parser.add_argument("--batch-size", type=int_at_least(1), default=16,
                         help="sequences per step")
-    parser.add_argument("--seq-len", type=_int_at_least(2), default=64,
+    parser.add_argument("--seq-len", type=int_at_least(2), default=64,
                         help="characters of context the model sees")
-    parser.add_argument("--num-layers", type=_int_at_least(1), default=2,
+    parser.add_argument("--num-layers", type=int_at_least(1), default=2,
                         help="transformer blocks")
-    parser.add_argument("--model-size", type=_int_at_least(1), default=64,
+    parser.add_argument("--model-size", type=int_at_least(1), default=64,
                         help="width of the residual stream (a multiple of --num-heads)")
-    parser.add_argument("--num-heads", type=_int_at_least(1), default=4,
+    parser.add_argument("--num-heads", type=int_at_least(1), default=4,
                         help="attention heads per block")
-    parser.add_argument("--learning-rate", type=_positive_float, default=1e-2,
+    parser.add_argument("--learning-rate", type=positive_float, default=1e-2,
                         help="peak Adam learning rate (warm-up, then cosine decay)")
-    parser.add_argument("--seed", type=_int_at_least(0), default=0,
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
                         help="seed for the initialisation, the mini-batches and the sampling")
     parser.add_argument("--prompt", default="The data set ",
                         help="text the sample starts from (characters unseen in training are "
                              "rejected)")
-    parser.add_argument("--sample-length", type=_int_at_least(0), default=300,
+    parser.add_argument("--sample-length", type=int_at_least(0), default=300,
                         help="characters to sample after training (0: no sample)")
-    parser.add_argument("--temperature", type=_positive_float, default=0.8,
+    parser.add_argument("--temperature", type=positive_float, default=0.8,
                         help="sampling temperature (lower: more conservative text)")
     return parser
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 import time
 from typing import Any, Sequence
 
@@ -34,35 +35,15 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the shared _cli.py
+from _cli import int_at_least, positive_float  # noqa: E402
+
 NUM_CLASSES = 10
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,17 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--steps", type=_int_at_least(1), default=800,
+    parser.add_argument("--steps", type=int_at_least(1), default=800,
                         help="number of optimisation steps (one mini-batch each)")
-    parser.add_argument("--batch-size", type=_int_at_least(1), default=128,
+    parser.add_argument("--batch-size", type=int_at_least(1), default=128,
                         help="training examples per step (at most 1437)")
-    parser.add_argument("--num-layers", type=_int_at_least(1), default=8,
+    parser.add_argument("--num-layers", type=int_at_least(1), default=8,
                         help="residual blocks in the stack")
-    parser.add_argument("--width", type=_int_at_least(1), default=64,
+    parser.add_argument("--width", type=int_at_least(1), default=64,
                         help="width of the residual stream (the blocks' hidden layer is 4x)")
-    parser.add_argument("--learning-rate", type=_positive_float, default=2e-3,
+    parser.add_argument("--learning-rate", type=positive_float, default=2e-3,
                         help="Adam learning rate")
-    parser.add_argument("--seed", type=_int_at_least(0), default=0,
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
                         help="seed for the initialisation and the order of the mini-batches")
     parser.add_argument("--compare-compile-time", action="store_true",
                         help="also compile the network built with a Python loop and print both "

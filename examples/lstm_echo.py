@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 import time
 from typing import Any, Sequence
 
@@ -29,33 +30,13 @@ import optax
 import senryu as hk
 from tqdm import tqdm
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the shared _cli.py
+from _cli import int_at_least, positive_float  # noqa: E402
+
 EVAL_SEQUENCES = 1000
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,21 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--steps", type=_int_at_least(1), default=1000,
+    parser.add_argument("--steps", type=int_at_least(1), default=1000,
                         help="number of optimisation steps (one batch of fresh sequences each)")
-    parser.add_argument("--batch-size", type=_int_at_least(1), default=64,
+    parser.add_argument("--batch-size", type=int_at_least(1), default=64,
                         help="sequences per step")
-    parser.add_argument("--length", type=_int_at_least(2), default=20,
+    parser.add_argument("--length", type=int_at_least(2), default=20,
                         help="symbols per sequence")
-    parser.add_argument("--delay", type=_int_at_least(1), default=3,
+    parser.add_argument("--delay", type=int_at_least(1), default=3,
                         help="how many steps late the input is echoed (less than --length)")
-    parser.add_argument("--num-symbols", type=_int_at_least(2), default=8,
+    parser.add_argument("--num-symbols", type=int_at_least(2), default=8,
                         help="size of the alphabet")
-    parser.add_argument("--hidden-size", type=_int_at_least(1), default=64,
+    parser.add_argument("--hidden-size", type=int_at_least(1), default=64,
                         help="LSTM state size")
-    parser.add_argument("--learning-rate", type=_positive_float, default=1e-2,
+    parser.add_argument("--learning-rate", type=positive_float, default=1e-2,
                         help="Adam learning rate")
-    parser.add_argument("--seed", type=_int_at_least(0), default=0,
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
                         help="seed for the initialisation and the data")
     return parser
 

@@ -28,6 +28,7 @@ import argparse
 import math
 import os
 import sys
+from pathlib import Path
 import time
 from typing import Any, Sequence
 
@@ -40,6 +41,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the shared _cli.py
+from _cli import int_at_least, positive_float  # noqa: E402
+
 NUM_CLASSES = 10
 CHANNELS = (16, 32)
 HIDDEN_SIZE = 64
@@ -49,29 +53,6 @@ NUM_EVALS = 20  # Held-out accuracy is measured this many times during training 
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,16 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--steps", type=_int_at_least(1), default=1000,
+        "--steps", type=int_at_least(1), default=1000,
         help="number of optimisation steps (one mini-batch each)")
     parser.add_argument(
-        "--batch-size", type=_int_at_least(1), default=128,
+        "--batch-size", type=int_at_least(1), default=128,
         help="training examples per step (at most the size of the training split, 1437)")
     parser.add_argument(
-        "--learning-rate", type=_positive_float, default=3e-3,
+        "--learning-rate", type=positive_float, default=3e-3,
         help="peak Adam learning rate (it decays to 1/10 of this by the last step)")
     parser.add_argument(
-        "--seed", type=_int_at_least(0), default=0,
+        "--seed", type=int_at_least(0), default=0,
         help="seed for the parameter initialisation, the order of the mini-batches and the "
              "random shifts of the training images")
     parser.add_argument(

@@ -27,6 +27,7 @@ import argparse
 import math
 import os
 import sys
+from pathlib import Path
 import time
 from typing import Any, Sequence
 
@@ -39,6 +40,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the shared _cli.py
+from _cli import int_at_least, positive_float  # noqa: E402
+
 HIDDEN_SIZES = (128, 64)
 NUM_PIXELS = 64
 TEST_FRACTION = 0.2
@@ -46,29 +50,6 @@ SPLIT_SEED = 0
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,15 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--steps", type=_int_at_least(1), default=1500,
+    parser.add_argument("--steps", type=int_at_least(1), default=1500,
                         help="number of optimisation steps (one mini-batch each)")
-    parser.add_argument("--batch-size", type=_int_at_least(1), default=128,
+    parser.add_argument("--batch-size", type=int_at_least(1), default=128,
                         help="training images per step (at most 1437)")
-    parser.add_argument("--latent-size", type=_int_at_least(1), default=8,
+    parser.add_argument("--latent-size", type=int_at_least(1), default=8,
                         help="number of latent variables")
-    parser.add_argument("--learning-rate", type=_positive_float, default=2e-3,
+    parser.add_argument("--learning-rate", type=positive_float, default=2e-3,
                         help="Adam learning rate")
-    parser.add_argument("--seed", type=_int_at_least(0), default=0,
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
                         help="seed for the initialisation, the mini-batches and the noise")
     parser.add_argument("--out", default="out",
                         help="folder for vae_digits.png (created if missing)")
