@@ -9,6 +9,7 @@ structure return plain ``dict``s whose keys are in sorted order (they iterate wi
 from __future__ import annotations
 
 import collections.abc
+import json
 import operator
 from collections.abc import Callable, Generator, Iterator, Mapping, MutableMapping
 from typing import Any, TypeVar
@@ -139,6 +140,12 @@ def _unflatten(keys: tuple, children) -> FlatMap:
 
 
 jax.tree_util.register_pytree_with_keys(FlatMap, _flatten_with_keys, _unflatten, _flatten)
+# Exported functions (jax.export) taking or returning a FlatMap can be serialised; the keys
+# (module and parameter names) travel as JSON.
+jax.export.register_pytree_node_serialization(
+    FlatMap, serialized_name="senryu.FlatMap",
+    serialize_auxdata=lambda keys: json.dumps(list(keys)).encode(),
+    deserialize_auxdata=lambda data: tuple(json.loads(data.decode())))
 
 
 # ---------------------------------------------------------------------------------------------

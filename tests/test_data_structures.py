@@ -303,3 +303,14 @@ def test_transform_outputs_work():
     weights, biases = ds.partition(lambda m, n, v: n == "w", params)
     assert list(weights["~"]) == ["w"] and list(biases["~"]) == ["b"]
     assert_same(params["~"]["w"], ds.merge(biases, weights)["~"]["w"])
+
+
+def test_flat_map_survives_jax_export_serialisation():
+    params = hk.data_structures.to_haiku_dict({"mlp/~/linear_0": {"w": jnp.ones([2, 2])}})
+    flat = hk.data_structures.to_immutable_dict(params)
+    exported = jax.export.export(jax.jit(lambda p: jax.tree.map(lambda a: a * 2, p)))(flat)
+    restored = jax.export.deserialize(exported.serialize())
+    out = restored.call(flat)
+    assert isinstance(out, type(flat))
+    assert list(out) == ["mlp/~/linear_0"]
+    np.testing.assert_array_equal(out["mlp/~/linear_0"]["w"], 2 * np.ones([2, 2]))

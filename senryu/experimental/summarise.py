@@ -7,6 +7,7 @@ runs under ``jax.eval_shape``); ``tabulate`` prints those records as a table.
 from __future__ import annotations
 
 import dataclasses
+import pprint
 import threading
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
@@ -350,7 +351,8 @@ def _cell(column: str, call: MethodInvocation) -> str:
                  ", ".join(f"{k}={v!r}" for k, v in call.kwargs_spec.items())]
         return "\n".join(line for line in lines if line)
     if column == "output":
-        return repr(call.output_spec)
+        # pprint's layout (80 columns, one dict entry per line when longer), as dm-haiku prints.
+        return pprint.pformat(call.output_spec)
     if column == "params_size":
         return f"{sum(_size(s) for s in details.params.values()):,}"
     if column == "params_bytes":

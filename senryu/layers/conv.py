@@ -380,6 +380,39 @@ class Conv3D(ConvND):
                          feature_group_count=feature_group_count, name=name)
 
 
+def _transpose_padding(conv: "ConvNDTranspose", in_sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """Padding of the stride-dilated input that gives the requested output size."""
+    if not isinstance(conv.padding, str):
+        return [tuple(p) for p in conv.padding]
+    pads = []
+    for d, (size, k, s) in enumerate(zip(in_sizes, conv.kernel_shape, conv.stride)):
+        if conv.output_shape is not None:
+            out = conv.output_shape[d]
+        elif conv.padding == "SAME":
+            out = size * s
+        else:
+            out = (size - 1) * s + max(k, s)
+        # The forward (strided) convolution that this op is the transpose of maps `out` to
+        # `expected`; its padding determines ours.
+        if conv.padding == "SAME":
+            expected = -(-out // s)
+            total = max((expected - 1) * s + k - out, 0)
+            lo = total // 2
+        else:
+            expected = -(-(out - k + 1) // s) if out >= k else 0
+            total = lo = 0
+        if expected != size:
+            raise ValueError(
+                f"{conv.module_name}: output_shape {conv.output_shape} is inconsistent with "
+                f"the input: with kernel {conv.kernel_shape}, stride {conv.stride} and padding "
+                f"{conv.padding!r}, an output of size {out} in spatial dimension {d} needs an "
+                f"input of size {expected}, but the input has size {size}.")
+        hi = total - lo
+        remainder = (out + total - k) % s
+        pads.append((k - 1 - lo, k - 1 - hi + remainder))
+    return pads
+
+
 class ConvNDTranspose(core.Module):
     """An N-dimensional transposed convolution (a.k.a. deconvolution).
 
@@ -449,38 +482,6 @@ class ConvNDTranspose(core.Module):
                 f"{self.module_name}: output_shape can only be given with padding 'SAME' or "
                 f"'VALID', got padding {padding!r}.")
 
-    def _transpose_padding(self, in_sizes: Sequence[int]) -> list[tuple[int, int]]:
-        """Padding of the stride-dilated input that gives the requested output size."""
-        if not isinstance(self.padding, str):
-            return [tuple(p) for p in self.padding]
-        pads = []
-        for d, (size, k, s) in enumerate(zip(in_sizes, self.kernel_shape, self.stride)):
-            if self.output_shape is not None:
-                out = self.output_shape[d]
-            elif self.padding == "SAME":
-                out = size * s
-            else:
-                out = (size - 1) * s + max(k, s)
-            # The forward (strided) convolution that this op is the transpose of maps `out` to
-            # `expected`; its padding determines ours.
-            if self.padding == "SAME":
-                expected = -(-out // s)
-                total = max((expected - 1) * s + k - out, 0)
-                lo = total // 2
-            else:
-                expected = -(-(out - k + 1) // s) if out >= k else 0
-                total = lo = 0
-            if expected != size:
-                raise ValueError(
-                    f"{self.module_name}: output_shape {self.output_shape} is inconsistent with "
-                    f"the input: with kernel {self.kernel_shape}, stride {self.stride} and padding "
-                    f"{self.padding!r}, an output of size {out} in spatial dimension {d} needs an "
-                    f"input of size {expected}, but the input has size {size}.")
-            hi = total - lo
-            remainder = (out + total - k) % s
-            pads.append((k - 1 - lo, k - 1 - hi + remainder))
-        return pads
-
     def __call__(self, inputs: jax.Array, *, precision: Optional[lax.Precision] = None
                  ) -> jax.Array:
         """Applies the transposed convolution to ``[N, *spatial, C]`` (or unbatched) inputs."""
@@ -502,7 +503,7 @@ class ConvNDTranspose(core.Module):
                 f"{tuple(self.mask.shape)}.")
 
         in_sizes = _spatial_sizes(inputs.shape, n, self.channel_index)
-        pads = self._transpose_padding(in_sizes)
+        pads = _transpose_padding(self, in_sizes)
         for size, k, s, (lo, hi) in zip(in_sizes, self.kernel_shape, self.stride, pads):
             if size > 0 and (size - 1) * s + 1 + lo + hi < k:
                 raise ValueError(

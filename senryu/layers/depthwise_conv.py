@@ -222,11 +222,11 @@ class SeparableDepthwiseConv2D(core.Module):
         super().__init__(name=name)
         kernel_shape = conv_lib._to_tuple(self.module_name, kernel_shape, 2, "kernel_shape")
         self._conv1 = DepthwiseConv2D(
-            channel_multiplier=channel_multiplier, kernel_shape=(kernel_shape[0], 1),
+            channel_multiplier=channel_multiplier, kernel_shape=[kernel_shape[0], 1],
             stride=stride, padding=padding, with_bias=False, w_init=w_init,
             data_format=data_format)
         self._conv2 = DepthwiseConv2D(
-            channel_multiplier=1, kernel_shape=(1, kernel_shape[1]), stride=1, padding=padding,
+            channel_multiplier=1, kernel_shape=[1, kernel_shape[1]], stride=1, padding=padding,
             with_bias=with_bias, w_init=w_init, b_init=b_init, data_format=data_format)
         self.data_format = data_format
         self.channel_index = self._conv1.channel_index

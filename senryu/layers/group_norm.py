@@ -77,6 +77,21 @@ class GroupNorm(core.Module):
         self.data_format = data_format
         self.channel_index = _channel_index(data_format, "GroupNorm")
 
+    def _initialize(self, x: jax.Array, channel_index: int) -> None:
+        # A separate (wrapped) method so that eval_summary/tabulate list the same invocations as
+        # dm-haiku's GroupNorm: __call__, then _initialize.
+        who = _describe(self)
+        if channel_index >= x.ndim:
+            raise ValueError(
+                f"{who}: data_format {self.data_format!r} puts the channels on axis "
+                f"{channel_index} but the inputs have shape {tuple(x.shape)}.")
+        channels = x.shape[channel_index]
+        if channels % self.groups:
+            raise ValueError(
+                "The number of channels must be divisible by the number of groups, was "
+                f"channels={channels}, groups={self.groups} ({who}, inputs of shape "
+                f"{tuple(x.shape)}).")
+
     def __call__(self, x: jax.Array, scale: Optional[jax.Array] = None,
                  offset: Optional[jax.Array] = None) -> jax.Array:
         """Normalises ``x``; ``scale``/``offset`` may be passed only if not created here."""
@@ -88,16 +103,8 @@ class GroupNorm(core.Module):
         channel_index = self.channel_index
         if channel_index < 0:
             channel_index += x.ndim
-        if channel_index >= x.ndim:
-            raise ValueError(
-                f"{who}: data_format {self.data_format!r} puts the channels on axis "
-                f"{channel_index} but the inputs have shape {tuple(x.shape)}.")
+        self._initialize(x, channel_index)
         channels = x.shape[channel_index]
-        if channels % self.groups:
-            raise ValueError(
-                "The number of channels must be divisible by the number of groups, was "
-                f"channels={channels}, groups={self.groups} ({who}, inputs of shape "
-                f"{tuple(x.shape)}).")
         axes = _resolve_axes(self.axis, x.ndim, who, x.shape)
 
         # Split the channel axis into [groups, channels // groups]. Axes before it keep their

@@ -137,6 +137,10 @@ class LSTMState(NamedTuple):
     cell: jax.Array
 
 
+# Exported functions (jax.export) that take or return an LSTMState can be serialised.
+jax.export.register_namedtuple_serialization(LSTMState, serialized_name="senryu.LSTMState")
+
+
 class VanillaRNN(RNNCore):
     r"""Fully connected RNN core: ``h_t = relu(w_i x_t + b_i + w_h h_{t-1} + b_h)``.
 
@@ -367,6 +371,13 @@ class IdentityCore(RNNCore):
 # --------------------------------------------------------------------------------------------------
 
 
+def _input_batch_size(module: core.Module, inputs) -> int:
+    input_leaves = jax.tree_util.tree_leaves(inputs)
+    if not input_leaves or not input_leaves[0].shape:
+        raise ValueError(f"{_where(module)}: the state is batched but the inputs have no batch axis.")
+    return input_leaves[0].shape[0]
+
+
 class ResetCore(RNNCore):
     """Wraps a core so that its state can be reset to the initial state at chosen steps.
 
@@ -420,8 +431,8 @@ class ResetCore(RNNCore):
                     raise ValueError(
                         f"{_where(self)}: should_reset signal shape {tuple(r.shape)} is not a prefix "
                         f"of the state entry shape {tuple(s.shape)}. Use e.g. shape [batch_size].")
-            batch_size = self._batch_size(inputs, state_leaves)
-            init_leaves, init_def = jax.tree_util.tree_flatten(self.core.initial_state(batch_size))
+            batch_size = _input_batch_size(self, inputs) if self._is_batched(state) else None
+            init_leaves, init_def = jax.tree_util.tree_flatten(self.initial_state(batch_size))
             if init_def != state_def:
                 raise ValueError(
                     f"{_where(self)}: the state's structure {state_def} differs from the wrapped "
@@ -433,20 +444,15 @@ class ResetCore(RNNCore):
             state = jax.tree_util.tree_unflatten(state_def, new_leaves)
         return self.core(inputs, state)
 
-    def _batch_size(self, inputs, state_leaves) -> Optional[int]:
-        """The batch size of the step: None when the state has no batch axis, else the inputs'."""
-        batched_leaves = jax.tree_util.tree_leaves(self.core.initial_state(1))
+    def _is_batched(self, state) -> bool:
+        """Whether the state has a batch axis, judged against a batch-of-one initial state."""
+        state_leaves = jax.tree_util.tree_leaves(state)
+        batched_leaves = jax.tree_util.tree_leaves(self.initial_state(batch_size=1))
         if len(batched_leaves) != len(state_leaves):
             raise ValueError(
                 f"{_where(self)}: the state has {len(state_leaves)} entries but the wrapped core's "
                 f"initial_state has {len(batched_leaves)}.")
-        if all(s.ndim == b.ndim - 1 for s, b in zip(state_leaves, batched_leaves)):
-            return None
-        input_leaves = jax.tree_util.tree_leaves(inputs)
-        if not input_leaves or not input_leaves[0].shape:
-            raise ValueError(
-                f"{_where(self)}: the state is batched but the inputs have no batch axis.")
-        return input_leaves[0].shape[0]
+        return not all(s.ndim == b.ndim - 1 for s, b in zip(state_leaves, batched_leaves))
 
     def initial_state(self, batch_size: Optional[int]):
         """The wrapped core's initial state."""
@@ -460,6 +466,10 @@ class ResetCore(RNNCore):
 
 def _concat_last(*trees):
     return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=-1), *trees)
+
+
+def _count_cores(layers: Sequence[Any]) -> int:
+    return sum(isinstance(layer, RNNCore) for layer in layers)
 
 
 class _DeepRNN(RNNCore):
@@ -476,12 +486,9 @@ class _DeepRNN(RNNCore):
                         "skip_connections requires for all layers to be `hk.RNNCore`s. Layers is: "
                         f"{layers}")
 
-    def _num_cores(self) -> int:
-        return sum(isinstance(layer, RNNCore) for layer in self.layers)
-
     def __call__(self, inputs, state):
         """Runs each layer in turn; returns ``(output, tuple_of_core_states)``."""
-        num_cores = self._num_cores()
+        num_cores = _count_cores(self.layers)
         if not isinstance(state, (tuple, list)):
             raise TypeError(
                 f"{_where(self)}: state must be a tuple with one entry per RNNCore layer "

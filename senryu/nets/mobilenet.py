@@ -11,6 +11,7 @@ from senryu import core
 from senryu.layers.basic import Linear
 from senryu.layers.batch_norm import BatchNorm
 from senryu.layers.conv import Conv2D
+from senryu.layers.reshape import Flatten
 from senryu.layers.depthwise_conv import DepthwiseConv2D
 
 __all__ = ["MobileNetV1"]
@@ -138,4 +139,5 @@ class MobileNetV1(core.Module):
         for channels, stride in zip(self.channels, self.strides):
             out = MobileNetV1Block(channels, stride, self.use_bn)(out, is_training)
         out = jnp.mean(out, axis=(1, 2))
+        out = Flatten()(out)
         return Linear(self.num_classes, name="logits")(out)

@@ -34,11 +34,14 @@ def _flatten_inputs(module: core.Module, inputs: jax.Array, embedding_dim: int) 
     return jnp.reshape(inputs, [-1, embedding_dim])
 
 
-def _squared_distances(flat_inputs: jax.Array, embeddings: jax.Array) -> jax.Array:
+def _squared_distances(flat_inputs: jax.Array, embeddings: jax.Array,
+                       embeddings_again: Optional[jax.Array] = None) -> jax.Array:
     """``[N, K]`` squared Euclidean distances between inputs ``[N, D]`` and codes ``[D, K]``."""
+    if embeddings_again is None:
+        embeddings_again = embeddings
     return (jnp.sum(jnp.square(flat_inputs), 1, keepdims=True)
             - 2 * jnp.matmul(flat_inputs, embeddings)
-            + jnp.sum(jnp.square(embeddings), 0, keepdims=True))
+            + jnp.sum(jnp.square(embeddings_again), 0, keepdims=True))
 
 
 def _perplexity(encodings: jax.Array, cross_replica_axis: Optional[str] = None) -> jax.Array:
@@ -111,8 +114,9 @@ class VectorQuantizer(core.Module):
         """
         del is_training
         flat_inputs = _flatten_inputs(self, inputs, self.embedding_dim)
-        embeddings = self.embeddings
-        distances = _squared_distances(flat_inputs, embeddings)
+        # The codebook property is read once per use (as dm-haiku does), so that eval_summary
+        # and tabulate list the same method invocations.
+        distances = _squared_distances(flat_inputs, self.embeddings, self.embeddings)
 
         encoding_indices = jnp.argmax(-distances, 1)
         encodings = jax.nn.one_hot(encoding_indices, self.num_embeddings, dtype=distances.dtype)

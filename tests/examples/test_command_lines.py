@@ -44,8 +44,25 @@ def test_help_explains_every_flag(path, capsys):
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=NAMES)
-def test_bad_flag_from_the_shell(path, tmp_path):
-    """Run as a script: exit status 2, argparse's usage line and message, nothing else."""
+def test_bad_flag_exits_with_status_2_and_one_message(path, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        _load(path).main(["--steps", "many"])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert lines[0].startswith(f"usage: {path.stem} ")
+    assert lines[-1] == (f"{path.stem}: error: argument --steps: expected an integer, "
+                         "got 'many'")
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_bad_flag_from_the_shell(tmp_path):
+    """The main job run as a script: exit status 2, argparse's message, no traceback. (One
+    subprocess: every example parses its flags with the same examples/_cli.py helpers, checked
+    in-process above; each subprocess costs seconds of importing JAX.)"""
+    path = REPO / "examples" / "train_digits.py"
     env = {**os.environ,
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([sys.executable, str(path), "--steps", "many"], capture_output=True,
@@ -53,8 +70,8 @@ def test_bad_flag_from_the_shell(path, tmp_path):
     assert run.returncode == 2
     assert run.stdout == ""
     lines = run.stderr.strip().splitlines()
-    assert lines[0].startswith(f"usage: {path.stem} ")
-    assert lines[-1] == (f"{path.stem}: error: argument --steps: expected an integer, "
+    assert lines[0].startswith("usage: train_digits ")
+    assert lines[-1] == ("train_digits: error: argument --steps: expected an integer, "
                          "got 'many'")
     assert "Traceback" not in run.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written

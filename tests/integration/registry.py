@@ -43,6 +43,10 @@ class Entry:
       rng: the module draws random keys.
       float_layer: outputs are floating and should keep a bfloat16 input's dtype.
       heavy: big network: only its trees are checked (with ``jax.eval_shape``).
+      eager_leak_check: run the un-jitted init/apply under ``jax.checking_leaks`` too. Off for
+        networks that only compose registered layers and use no JAX transform inside: under
+        ``checking_leaks`` JAX compiles every eager operation afresh (no caches), which costs
+        tens of seconds for a whole network and checks nothing their layers' entries do not.
     """
 
     name: str
@@ -54,6 +58,7 @@ class Entry:
     rng: bool = False
     float_layer: bool = True
     heavy: bool = False
+    eager_leak_check: bool = True
 
     def resolve(self, lib):
         """The class this entry names in ``lib``, or None when ``lib`` lacks it."""
@@ -162,13 +167,15 @@ ENTRIES: list[Entry] = [
     # land (test_registry checks that each such name exists in dm-haiku).
     Entry("nets.MobileNetV1",
           lambda lib: lib.nets.MobileNetV1(strides=(1, 2), channels=(4, 8), num_classes=3),
-          lambda: (_f(2, 8, 8, 3),), kwargs={"is_training": True}, state=True),
+          lambda: (_f(2, 8, 8, 3),), kwargs={"is_training": True}, state=True,
+          eager_leak_check=False),
     Entry("nets.ResNet",
           lambda lib: lib.nets.ResNet(
               blocks_per_group=(1, 1, 1, 1), num_classes=3, bottleneck=False,
               channels_per_group=(4, 4, 4, 4), use_projection=(True, True, True, True),
               initial_conv_config={"output_channels": 4, "kernel_shape": 3, "stride": 1}),
-          lambda: (_f(2, 8, 8, 3),), kwargs={"is_training": True}, state=True),
+          lambda: (_f(2, 8, 8, 3),), kwargs={"is_training": True}, state=True,
+          eager_leak_check=False),
     Entry("nets.VectorQuantizer",
           lambda lib: lib.nets.VectorQuantizer(
               embedding_dim=3, num_embeddings=5, commitment_cost=0.25),

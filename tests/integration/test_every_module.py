@@ -4,12 +4,13 @@ Golden trees: ``SENRYU_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/integrat
 rewrites ``golden_trees.json`` from the current senryu.
 """
 
+import contextlib
 import functools
-import importlib.util
 import io
 import json
 import os
 import pickle
+import re
 
 import haiku
 import jax
@@ -22,7 +23,6 @@ from integration.registry import ENTRIES, REGISTRY
 from oracle import assert_same_tree
 
 KEY = jax.random.PRNGKey(0)
-HAVE_FLATBUFFERS = importlib.util.find_spec("flatbuffers") is not None
 GOLDEN_PATH = os.path.join(os.path.dirname(__file__), "golden_trees.json")
 UPDATE_GOLDEN = os.environ.get("SENRYU_UPDATE_GOLDEN") == "1"
 
@@ -86,10 +86,11 @@ def test_no_leaks_plain_jit_grad_vmap(name):
     f = hk.transform_with_state(entry.function(hk))
     inputs = _jnp(entry.inputs())
     batch = _stack2(inputs)
-    with jax.checking_leaks():
+    with jax.checking_leaks() if entry.eager_leak_check else contextlib.nullcontext():
         # Plain.
         params, state = f.init(KEY, *inputs)
         out, new_state = f.apply(params, state, KEY, *inputs)
+    with jax.checking_leaks():
         # jax.jit.
         jparams, jstate = jax.jit(f.init)(KEY, *inputs)
         jout, jnew_state = jax.jit(f.apply)(params, state, KEY, *inputs)
@@ -260,10 +261,7 @@ def test_jax_export_round_trip(name):
     _entry(name)
     f, inputs, params, state, _, _ = _prepared(name)
     exported = jax.export.export(jax.jit(f.apply))(params, state, KEY, *inputs)
-    if HAVE_FLATBUFFERS:
-        restored = jax.export.deserialize(exported.serialize())
-    else:  # jax needs the optional 'flatbuffers' package to serialise; run the Exported itself.
-        restored = exported
+    restored = jax.export.deserialize(exported.serialize())
     expected = jax.jit(f.apply)(params, state, KEY, *inputs)
     _assert_same(restored.call(params, state, KEY, *inputs), expected, rtol=1e-6, atol=1e-6)
 
@@ -319,31 +317,47 @@ def test_numpy_inputs_like_jax_arrays(name):
 # ---------------------------------------------------------------- experimental summaries
 
 
-_BOTH = {"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "ConvNDTranspose", "DeepRNN",
-         "ResetCore", "nets.MobileNetV1", "nets.VectorQuantizer", "nets.VectorQuantizerEMA"}
-_TABULATE_DIFFERS = _BOTH | {"MultiHeadAttention"}
-_SUMMARY_DIFFERS = _BOTH | {"GroupNorm"}
-_SUMMARY_REASON = ("eval_summary records other method invocations than dm-haiku (ConvNDTranspose: "
-                   "2 instead of 1; GroupNorm: 1 instead of 2; nested modules differ); tabulate "
-                   "follows")
+def _normalised_table(table: str) -> list[str]:
+    # Object reprs (``<senryu.initializers.VarianceScaling object at 0x...>``) differ between the
+    # libraries and change column widths; everything else must be the same.
+    table = re.sub(r"<[^<>]* at 0x[0-9a-f]+>", "<object>", table)
+    return [re.sub(r"[-=]{2,}", "-", re.sub(r" +", " ", line)) for line in table.splitlines()]
 
 
-def _summary_params(names, differs):
-    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=_SUMMARY_REASON))
-            if n in differs else n for n in names]
+def _spec_key(spec):
+    if hasattr(spec, "shape"):
+        return spec.shape, str(spec.dtype)
+    return type(spec).__name__, str(spec)  # static outputs (a bool, a submodule...)
 
 
-@pytest.mark.parametrize("name", _summary_params(LIGHT, _TABULATE_DIFFERS))
+# dm-haiku's param count for an ``initial_state`` row is not the set of parameters under the
+# module: DeepRNN.initial_state counts only the GRU's (72, not the LSTM's too), ResetCore's
+# counts none while its LSTM's counts 128. We count every parameter of the module and of the
+# modules it called, consistently for every row; for these two the count columns are left out
+# of the comparison and the rest of both tables must still be the same.
+_TABULATE_PARAM_COUNT_DIFFERS = {"DeepRNN", "ResetCore"}
+
+
+def _without_count_columns(lines):
+    return ["|".join(line.split("|")[:-3] + [""]) if line.startswith("|") else line
+            for line in lines]
+
+
+@pytest.mark.parametrize("name", LIGHT)
 def test_tabulate(name):
+    """The same rows, columns and numbers as dm-haiku's table."""
     entry = _entry(name)
     table = hk.experimental.tabulate(entry.function(hk))(*entry.inputs())
     assert isinstance(table, str)
     theirs = haiku.experimental.tabulate(entry.function(haiku))(*entry.inputs())
-    assert table.splitlines()[0] == theirs.splitlines()[0]
-    assert len(table.splitlines()) == len(theirs.splitlines()), (table, theirs)
+    ours, theirs = _normalised_table(table), _normalised_table(theirs)
+    if name in _TABULATE_PARAM_COUNT_DIFFERS:
+        assert ours != theirs
+        ours, theirs = _without_count_columns(ours), _without_count_columns(theirs)
+    assert ours == theirs
 
 
-@pytest.mark.parametrize("name", _summary_params(LIGHT, _SUMMARY_DIFFERS))
+@pytest.mark.parametrize("name", LIGHT)
 def test_eval_summary(name):
     entry = _entry(name)
     ours = hk.experimental.eval_summary(entry.function(hk))(*entry.inputs())
@@ -352,5 +366,5 @@ def test_eval_summary(name):
         [i.module_details.module.module_name for i in theirs]
     assert [i.module_details.method_name for i in ours] == \
         [i.module_details.method_name for i in theirs]
-    assert [jax.tree.map(lambda s: (s.shape, str(s.dtype)), i.output_spec) for i in ours] == \
-        [jax.tree.map(lambda s: (s.shape, str(s.dtype)), i.output_spec) for i in theirs]
+    assert [jax.tree.map(_spec_key, i.output_spec) for i in ours] == \
+        [jax.tree.map(_spec_key, i.output_spec) for i in theirs]
