@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 LIBS = {
     "mlp": ["senryu", "haiku", "jax"],
-    "transformer": ["senryu", "haiku"],
+    "transformer": ["senryu", "haiku", "jax"],
     "resnet50": ["senryu", "haiku"],
     "eager": ["senryu", "haiku"],
     "layer_stack": ["senryu", "haiku"],
@@ -33,9 +33,10 @@ LIBS = {
 LABELS = {("override", "senryu"): "override on", ("override", "jax"): "override off"}
 
 
-def measure(lib: str, group: str) -> dict:
+def measure(lib: str, group: str, compile_figures: bool = True) -> dict:
+    env = {**os.environ, "BENCH_COMPILE": "1" if compile_figures else "0"}
     result = subprocess.run([sys.executable, os.path.join(HERE, "measure.py"), lib, group],
-                            capture_output=True, text=True, check=False)
+                            capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{group}/{lib} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])["values"]
@@ -89,6 +90,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of A/B runs (default 3)")
     parser.add_argument("--groups", default=",".join(LIBS),
                         help=f"comma-separated groups (default all: {','.join(LIBS)})")
+    parser.add_argument("--compile-rounds", type=int, default=1,
+                        help="rounds that also measure compile_* figures (default 1: XLA "
+                             "compiles take tens of seconds and are the same work for both)")
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args(argv)
     groups = [g for g in args.groups.split(",") if g]
@@ -103,8 +107,10 @@ def main(argv=None) -> int:
             for lib in order:
                 print(f"[{time.time() - start:6.0f}s] round {round_index + 1} {group} {lib}",
                       file=sys.stderr, flush=True)
-                results[group][lib].append(measure(lib, group))
-    print(f"Benchmarks of {datetime.date.today()}: {versions()}; {args.rounds} rounds, "
+                results[group][lib].append(
+                    measure(lib, group, compile_figures=round_index < args.compile_rounds))
+    print(f"Benchmarks of {datetime.date.today()}: {versions()}; {args.rounds} rounds "
+          f"(compile_* figures: {min(args.compile_rounds, args.rounds)}), "
           f"{time.time() - start:.0f} s.\n")
     print("Times in ms (trace, compile) or us (step, eager, plain calls): median (min–max).\n")
     print(table(results))

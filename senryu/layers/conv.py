@@ -302,7 +302,7 @@ class ConvND(core.Module):
             b = core.get_parameter(
                 "b", _bias_shape(self.output_channels, n, self.channel_index), inputs.dtype,
                 init=self.b_init)
-            out = out + b
+            out = out + jnp.broadcast_to(b, out.shape)
         if unbatched:
             out = jnp.squeeze(out, axis=0)
         return out
@@ -524,7 +524,7 @@ class ConvNDTranspose(core.Module):
             b = core.get_parameter(
                 "b", _bias_shape(self.output_channels, n, self.channel_index), inputs.dtype,
                 init=self.b_init)
-            out = out + b
+            out = out + jnp.broadcast_to(b, out.shape)
         if unbatched:
             out = jnp.squeeze(out, axis=0)
         return out

@@ -89,7 +89,7 @@ class _DepthwiseConvND(core.Module):
         if self.with_bias:
             b = core.get_parameter("b", conv_lib._bias_shape(out_channels, n, self.channel_index),
                                    inputs.dtype, init=self.b_init)
-            out = out + b
+            out = out + jnp.broadcast_to(b, out.shape)
         return out
 
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from senryu import core
 from senryu import initializers
 from senryu.layers.layer_norm import (
+    _broadcast_to_rank,
     _check_axis_type,
     _check_call_scale_offset,
     _check_scale_offset_options,
@@ -126,7 +127,7 @@ class GroupNorm(core.Module):
         if self.create_offset:
             offset = core.get_parameter("offset", param_shape, x.dtype, init=self.offset_init)
         if scale is not None:
-            normalized = normalized * scale
+            normalized = normalized * _broadcast_to_rank(scale, normalized.ndim)
         if offset is not None:
-            normalized = normalized + offset
+            normalized = normalized + _broadcast_to_rank(offset, normalized.ndim)
         return normalized

@@ -137,6 +137,12 @@ def _check_rank(module: Any, inputs: jax.Array, minimum: int = 1) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+
+def _broadcast_to_rank(x, ndim: int):
+    """``x`` with leading axes of size 1 up to ``ndim`` (what implicit rank promotion does)."""
+    x = jnp.asarray(x)
+    return x if x.ndim in (0, ndim) else jnp.reshape(x, (1,) * (ndim - x.ndim) + x.shape)
+
 class LayerNorm(core.Module):
     """Layer normalisation (https://arxiv.org/abs/1607.06450).
 
@@ -215,8 +221,10 @@ class LayerNorm(core.Module):
             offset = np.array(0., dtype=inputs.dtype)
 
         eps = jax.lax.convert_element_type(self.eps, variance.dtype)
-        inv = scale * jax.lax.rsqrt(variance + eps)
-        return inv * (inputs - mean) + offset
+        # Explicit broadcasts: the same arithmetic, and no implicit rank promotion (the library
+        # runs under jax_numpy_rank_promotion='raise').
+        inv = _broadcast_to_rank(scale, inputs.ndim) * jax.lax.rsqrt(variance + eps)
+        return inv * (inputs - mean) + _broadcast_to_rank(offset, inputs.ndim)
 
 
 class InstanceNorm(LayerNorm):

@@ -122,7 +122,10 @@ class ExponentialMovingAverage(core.Module):
 
         average = hidden
         if self._zero_debias:
-            average = average / (one - jnp.power(decay, counter))
+            # The step count joins the decay's dtype explicitly (strict dtype promotion).
+            exponent = counter.astype(decay.dtype) if jnp.issubdtype(decay.dtype, jnp.inexact) \
+                else counter
+            average = average / (one - jnp.power(decay, exponent))
 
         if update_stats:
             core.set_state("counter", counter)

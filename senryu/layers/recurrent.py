@@ -332,8 +332,11 @@ class GRU(RNNCore):
         w_h_zr, w_h_a = jnp.split(w_h, [2 * hidden_size], axis=1)
         b_zr, b_a = jnp.split(b, [2 * hidden_size])
         x_zr, x_a = jnp.split(inputs @ w_i, [2 * hidden_size], axis=-1)
-        z, r = jnp.split(jax.nn.sigmoid(x_zr + state @ w_h_zr + b_zr), 2, axis=-1)
-        a = jnp.tanh(x_a + (r * state) @ w_h_a + b_a)
+        gates_zr = x_zr + state @ w_h_zr
+        z, r = jnp.split(jax.nn.sigmoid(gates_zr + jnp.broadcast_to(b_zr, gates_zr.shape)), 2,
+                         axis=-1)
+        gate_a = x_a + (r * state) @ w_h_a
+        a = jnp.tanh(gate_a + jnp.broadcast_to(b_a, gate_a.shape))
         next_state = (1 - z) * state + z * a
         return next_state, next_state
 

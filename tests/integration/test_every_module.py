@@ -131,6 +131,30 @@ def test_no_leaks_hk_vmap(name):
 
 
 @pytest.mark.parametrize("name", WRAPPABLE)
+def test_no_leaks_hk_scan(name):
+    """The module called in an hk.scan body over a stack of two inputs: parameters are created
+    in the loop at init, shared by both steps; state is threaded through the steps."""
+    entry = _entry(name)
+    _, inputs, params, state, out, _ = _prepared(name)
+
+    def g(*xs):
+        module = entry.build(hk)
+
+        def body(carry, x):
+            return carry, entry.call(module, *x, **entry.kwargs)
+        return hk.scan(body, 0, xs)[1]
+
+    f = hk.transform_with_state(g)
+    batch = _stack2(inputs)
+    with jax.checking_leaks():
+        sparams, sstate = f.init(KEY, *batch)
+        sout, _ = f.apply(params, state, KEY, *batch)
+    assert jax.tree.map(np.shape, sparams) == jax.tree.map(np.shape, params)
+    assert jax.tree.map(np.shape, sstate) == jax.tree.map(np.shape, state)
+    _assert_same(jax.tree.map(lambda a: a[0], sout), out, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", WRAPPABLE)
 def test_no_leaks_hk_remat(name):
     entry = _entry(name)
     _, inputs, params, state, out, new_state = _prepared(name)
@@ -278,27 +302,66 @@ def _float_dtypes(tree):
     return [str(l.dtype) for l in jax.tree.leaves(tree) if jnp.issubdtype(l.dtype, jnp.floating)]
 
 
-def _bf16_out(entry, lib):
+def _abstract_out(entry, lib, dtype):
     # Abstract evaluation only: dtypes need no values (and no compilation).
     f = lib.transform_with_state(entry.function(lib))
     inputs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),
-                          _cast(entry.inputs(), jnp.bfloat16))
+                          _cast(entry.inputs(), dtype))
     params, state = jax.eval_shape(f.init, KEY, *inputs)
-    return jax.eval_shape(f.apply, params, state, KEY, *inputs)[0]
+    out = jax.eval_shape(f.apply, params, state, KEY, *inputs)[0]
+    return params, out
+
+
+def _check_keeps_dtype(name, dtype):
+    entry = _entry(name)
+    want = jnp.dtype(dtype).name
+    ours_params, ours_out = _abstract_out(entry, hk, dtype)
+    ours = _float_dtypes(ours_out)
+    if entry.resolve(haiku) is not None:
+        # Drop-in first: the same parameter and output dtypes as dm-haiku. dm-haiku itself gives
+        # float32 for the recurrent cores here: their initial_state is float32 and promotes a
+        # lower-precision input.
+        theirs_params, theirs_out = _abstract_out(entry, haiku, dtype)
+        assert ours == _float_dtypes(theirs_out)
+        assert _float_dtypes(ours_params) == _float_dtypes(theirs_params)
+        if set(ours) != {want}:
+            return
+    assert ours and set(ours) == {want}, f"{name} turned a {want} input into {ours}"
 
 
 @pytest.mark.parametrize("name", FLOAT)
 def test_bfloat16_inputs_keep_bfloat16(name):
+    _check_keeps_dtype(name, jnp.bfloat16)
+
+
+@pytest.mark.parametrize("name", FLOAT)
+def test_float16_inputs_keep_float16(name):
+    _check_keeps_dtype(name, jnp.float16)
+
+
+@pytest.mark.parametrize("name", FLOAT)
+def test_float64_inputs_keep_float64_with_x64(name):
+    with jax.enable_x64(True):
+        _check_keeps_dtype(name, jnp.float64)
+        # And nothing silently computes in float32 where float64 was asked for: every floating
+        # output and parameter is float64 (dm-haiku's recurrent cores included, as x64 makes
+        # their float32 initial_state promote up, not down).
+        entry = _entry(name)
+        params, out = _abstract_out(entry, hk, jnp.float64)
+        assert set(_float_dtypes(out)) <= {"float64"}, _float_dtypes(out)
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_strict_rank_and_dtype_promotion_raise_nothing(name):
+    """Under jax_numpy_rank_promotion='raise' and jax_numpy_dtype_promotion='strict' the library
+    itself never relies on implicit rank or dtype promotion."""
     entry = _entry(name)
-    ours = _float_dtypes(_bf16_out(entry, hk))
-    if entry.resolve(haiku) is not None:
-        # Drop-in first: the same output dtypes as dm-haiku. dm-haiku itself gives float32 for
-        # the recurrent cores here: their initial_state is float32 and promotes the bf16 input.
-        theirs = _float_dtypes(_bf16_out(entry, haiku))
-        assert ours == theirs
-        if set(theirs) != {"bfloat16"}:
-            return
-    assert ours and set(ours) == {"bfloat16"}, f"{name} upcast a bfloat16 input to {ours}"
+    f = hk.transform_with_state(entry.function(hk))
+    inputs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), entry.inputs())
+    with jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
+        params, state = jax.eval_shape(f.init, KEY, *inputs)
+        out, _ = jax.eval_shape(f.apply, params, state, KEY, *inputs)
+    assert jax.tree.leaves(out)
 
 
 @pytest.mark.parametrize("name", LIGHT)
@@ -355,6 +418,20 @@ def test_tabulate(name):
         assert ours != theirs
         ours, theirs = _without_count_columns(ours), _without_count_columns(theirs)
     assert ours == theirs
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_to_dot_names_every_module(name):
+    entry = _entry(name)
+    f, inputs, params, state, _, _ = _prepared(name)
+    dot = hk.experimental.to_dot(f.apply)(params, state, KEY, *inputs)
+    assert dot.lstrip().startswith("digraph")
+    assert dot.count("{") == dot.count("}")
+    called = {i.module_details.module.module_name
+              for i in hk.experimental.eval_summary(entry.function(hk))(*entry.inputs())}
+    assert called
+    for module_name in called:
+        assert module_name in dot, f"{module_name} missing from the DOT graph of {name}"
 
 
 @pytest.mark.parametrize("name", LIGHT)

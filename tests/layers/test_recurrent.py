@@ -437,8 +437,10 @@ def test_unroll_inside_jit(unroll_fn):
     eager = f.apply(params, None, xs)
     jitted = jax.jit(f.apply)(params, None, xs)
     assert_close(jitted, eager)
-    # Initialising under jit gives the same parameters as eagerly.
-    assert_close(plain(jax.jit(f.init)(jax.random.PRNGKey(0), xs)), plain(params), rtol=0, atol=0)
+    # Initialising under jit gives the same parameters as eagerly (to the last bit or so: XLA may
+    # fuse the initializers' arithmetic differently from op-by-op execution).
+    assert_close(plain(jax.jit(f.init)(jax.random.PRNGKey(0), xs)), plain(params), rtol=1e-6,
+                 atol=1e-7)
 
 
 def test_dynamic_unroll_keeps_a_loop_under_jit():
