@@ -114,8 +114,19 @@ def _time_step(step, *carry) -> float:
     return min(timeit.repeat(run, number=1, repeat=REPEATS)) / number
 
 
+def _pure_trace_figures(pure_apply, params, *args) -> dict:
+    """Trace time of the hand-written apply: the floor any library's apply trace sits on. A fresh
+    function object each time, as the library figures get a fresh transform."""
+    return {
+        "trace_apply_ms": 1e3 * _best(
+            lambda: jax.jit(lambda p, *a: pure_apply(p, *a)).lower(params, *args)),
+        "jaxpr_apply_ms": 1e3 * _best(
+            lambda: jax.make_jaxpr(lambda p, *a: pure_apply(p, *a))(params, *args)),
+    }
+
+
 def pure_mlp_figures() -> dict:
-    """The hand-written JAX MLP: train step (same math as hk.nets.MLP)."""
+    """The hand-written JAX MLP: apply trace time and train step (same math as hk.nets.MLP)."""
     import senryu
     f, (x,) = models.mlp(senryu)
     params = f.init(jax.random.PRNGKey(0), x)
@@ -128,11 +139,13 @@ def pure_mlp_figures() -> dict:
         updates, opt_state = opt.update(grads, opt_state)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    return {"step_us": 1e6 * _time_step(step, params, opt.init(params))}
+    return {**_pure_trace_figures(models.pure_mlp_apply, params, x),
+            "step_us": 1e6 * _time_step(step, params, opt.init(params))}
 
 
 def pure_transformer_figures() -> dict:
-    """The hand-written JAX transformer: train step (same math and params as the model)."""
+    """The hand-written JAX transformer: apply trace time and train step (same math and params
+    as the model)."""
     import senryu
     f, (tokens,) = models.transformer(senryu)
     params = f.init(jax.random.PRNGKey(0), tokens)
@@ -145,7 +158,8 @@ def pure_transformer_figures() -> dict:
         updates, opt_state = opt.update(grads, opt_state)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    return {"step_us": 1e6 * _time_step(step, params, opt.init(params))}
+    return {**_pure_trace_figures(models.pure_transformer_apply, params, tokens),
+            "step_us": 1e6 * _time_step(step, params, opt.init(params))}
 
 
 def eager_figures(hk) -> dict:

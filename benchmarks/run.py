@@ -85,6 +85,31 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def overhead_table(results: dict) -> str:
+    """For figures with a hand-written JAX baseline: what each library adds on top of it."""
+    lines = ["| group | figure | senryu − JAX | dm-haiku − JAX | senryu / haiku overhead |",
+             "| --- | --- | --- | --- | --- |"]
+    for group, by_lib in results.items():
+        if not {"senryu", "haiku", "jax"} <= set(by_lib) or group in ("override", "wrappers"):
+            continue
+        medians = {lib: {} for lib in by_lib}
+        for lib, runs in by_lib.items():
+            for figure in {f for run in runs for f in run}:
+                medians[lib][figure] = statistics.median(run[figure] for run in runs
+                                                         if figure in run)
+        for figure in sorted(set(medians["jax"]) & set(medians["senryu"]) & set(medians["haiku"])):
+            ours = medians["senryu"][figure] - medians["jax"][figure]
+            theirs = medians["haiku"][figure] - medians["jax"][figure]
+            if ours <= 0 and theirs <= 0:
+                ratio = "neither adds time (both at or under the hand-written figure: noise)"
+            elif theirs <= 0:
+                ratio = "n/a (dm-haiku at or under the hand-written figure)"
+            else:
+                ratio = f"{ours / theirs:.2f}"
+            lines.append(f"| {group} | {figure} | {ours:.3g} | {theirs:.3g} | {ratio} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds of A/B runs (default 3)")
@@ -114,6 +139,9 @@ def main(argv=None) -> int:
           f"{time.time() - start:.0f} s.\n")
     print("Times in ms (trace, compile) or us (step, eager, plain calls): median (min–max).\n")
     print(table(results))
+    print("\nLibrary overhead: the figure minus the hand-written JAX figure (same math, same "
+          "params).\n")
+    print(overhead_table(results))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

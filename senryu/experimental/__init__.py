@@ -7,7 +7,9 @@ from typing import Callable, Iterator
 
 from senryu import config as _config
 from senryu.core import name_like, name_scope
+from senryu.core.params import GetterContext as ParamContext  # dm-haiku's alias
 from senryu.core.lifting import LiftWithStateUpdater, lift, lift_with_state
+from senryu.experimental import jaxpr_info
 from senryu.experimental.dot import abstract_to_dot, to_dot
 from senryu.experimental.summarise import (
     ArraySpec,

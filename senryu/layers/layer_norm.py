@@ -141,7 +141,7 @@ def _check_rank(module: Any, inputs: jax.Array, minimum: int = 1) -> None:
 def _broadcast_to_rank(x, ndim: int):
     """``x`` with leading axes of size 1 up to ``ndim`` (what implicit rank promotion does)."""
     x = jnp.asarray(x)
-    return x if x.ndim in (0, ndim) else jnp.reshape(x, (1,) * (ndim - x.ndim) + x.shape)
+    return x if x.ndim in (0, ndim) else jax.lax.broadcast_to_rank(x, ndim)
 
 class LayerNorm(core.Module):
     """Layer normalisation (https://arxiv.org/abs/1607.06450).
