@@ -112,6 +112,18 @@ def _missing_parameter(frame, name: str, bundle_name: str) -> ValueError:
         "function returned." + _known_modules(frame.params, bundle_name))
 
 
+def _in_initializer(error: Exception, kind: str, full_name: str, shape, dtype) -> Exception:
+    """``error`` (raised by an initializer) with the parameter or state it was creating named."""
+    if isinstance(error, jax_usage.JaxUsageError):
+        return error
+    message = (f"Creating {kind} '{full_name}' (shape {tuple(shape)}, dtype "
+               f"{jnp.dtype(dtype).name if dtype is not None else None}) failed: {error}")
+    try:
+        return type(error)(message)
+    except Exception:  # an exception class whose constructor takes other arguments
+        return ValueError(message)
+
+
 def _create(frame, kind: str, full_name: str, shape, dtype, init, creators):
     if frame.creation_blocked is not None:
         raise ValueError(f"Cannot create {kind} '{full_name}' here: {frame.creation_blocked}")
@@ -122,7 +134,10 @@ def _create(frame, kind: str, full_name: str, shape, dtype, init, creators):
             raise _missing_parameter(frame, name, module_name)
     else:
         def innermost(s, d, i):
-            return i(s, d)
+            try:
+                return i(s, d)
+            except (ValueError, TypeError) as error:
+                raise _in_initializer(error, kind, full_name, s, d) from error
     if creators:
         context = GetterContext(full_name, _owner(frame), dtype, shape, init, _lifted_prefix(frame))
         value = _chain(creators, innermost, context)(shape, dtype, init)

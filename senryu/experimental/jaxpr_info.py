@@ -17,6 +17,7 @@ import numpy as np
 from jax._src import core as jax_core
 
 from senryu import core
+from senryu.experimental.summarise import ArraySpec
 
 __all__ = ["Expression", "Module", "as_html", "as_html_page", "css", "format_module", "js",
            "make_model_info"]
@@ -111,7 +112,8 @@ class _ModuleRecorder:
 
         def describe(tree):
             size = sum(int(np.prod(np.shape(v), dtype=np.int64)) for v in tree.values())
-            return size, {_relative_name(k, name): _aval_str(v) for k, v in sorted(tree.items())}
+            return size, {_relative_name(k, name): str(ArraySpec.from_array(v))
+                          for k, v in sorted(tree.items())}
 
         self.info[name.replace("/~/", "/")] = (*describe(params), *describe(state))
 
@@ -191,6 +193,11 @@ class _Builder:
             sub_name, sub_jaxpr = _nested_jaxpr(eqn)
             if sub_jaxpr is not None:
                 expression.submodule = self.module(sub_name, sub_jaxpr)
+                if self.compute_flops is not None:
+                    if not expression.submodule.flops:
+                        continue  # like Haiku, nested computations without flops are left out
+                    repeats = eqn.params.get("length", 1) if eqn.primitive.name == "scan" else 1
+                    expression.flops = expression.submodule.flops * int(repeats)
             else:
                 parts = []
                 if eqn.invars:
@@ -203,7 +210,7 @@ class _Builder:
                     expression.flops = self.compute_flops(eqn, expression)
             open_scopes[-1][1].expressions.append(expression)
         if self.compute_flops is not None:
-            _sum_flops(root)
+            root.flops = _sum_flops(root)
         return root
 
     def _scope_module(self, path: list[str]) -> Module:
@@ -215,12 +222,14 @@ class _Builder:
 
 
 def _sum_flops(module: Module) -> int:
+    """Total flops of ``module``; name-scope modules without flops keep ``flops=None``."""
     total = 0
     for expression in module.expressions:
-        if expression.submodule is not None:
-            expression.flops = _sum_flops(expression.submodule)
-        total += expression.flops or 0
-    module.flops = total
+        if expression.primitive == "name_scope" and expression.submodule is not None:
+            expression.submodule.flops = _sum_flops(expression.submodule) or None
+            total += expression.submodule.flops or 0
+        else:
+            total += expression.flops or 0
     return total
 
 
@@ -248,7 +257,7 @@ def make_model_info(
     Args:
       f: the function to inspect, e.g. the ``apply`` of a transformed function.
       name: the name of the root module (default: ``f.__name__``).
-      include_module_info: whether to group expressions by module and count parameters and state.
+      include_module_info: whether to count the parameters and state of each module.
       compute_flops: ``compute_flops(eqn, expression)`` gives the flops of one equation; module
         flops are the sums. ``None``: flops are not computed.
       axis_env: ``(axis_name, size)`` pairs for collectives, as in ``jax.make_jaxpr``.
@@ -264,14 +273,14 @@ def make_model_info(
 
     def model_info(*args, **kwargs) -> Module:
         recorder = _ModuleRecorder()
-        if include_module_info:
-            def traced(*a, **k):
-                with core.intercept_methods(recorder):
-                    return f(*a, **k)
-        else:
-            traced = f
+
+        def traced(*a, **k):
+            with core.intercept_methods(recorder):
+                return f(*a, **k)
+
         closed = jax.make_jaxpr(traced, axis_env=axis_env)(*args, **kwargs)
-        return _Builder(compute_flops, recorder.info).module(name, closed)
+        info = recorder.info if include_module_info else {}
+        return _Builder(compute_flops, info).module(name, closed)
 
     return model_info
 

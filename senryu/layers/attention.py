@@ -101,7 +101,13 @@ class MultiHeadAttention(core.Module):
                 f"{who}: key and value must have the same sequence length (axis -2), got key "
                 f"shape {tuple(key.shape)} and value shape {tuple(value.shape)}.")
 
-        *leading_dims, sequence_length, _ = query.shape
+        try:
+            jnp.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+        except ValueError:
+            raise ValueError(
+                f"{who}: the leading (batch) dimensions of query {tuple(query.shape[:-2])}, key "
+                f"{tuple(key.shape[:-2])} and value {tuple(value.shape[:-2])} must be equal or "
+                "broadcast together (shapes are [..., sequence_length, features]).") from None
         query_heads = self._linear_projection(query, self.key_size, "query")
         key_heads = self._linear_projection(key, self.key_size, "key")
         value_heads = self._linear_projection(value, self.value_size, "value")
@@ -126,7 +132,8 @@ class MultiHeadAttention(core.Module):
         attn_weights = jax.nn.softmax(attn_logits)
 
         attn = jnp.einsum("...htT,...Thd->...thd", attn_weights, value_heads)
-        attn = jnp.reshape(attn, (*leading_dims, sequence_length, -1))
+        # Explicit sizes (not -1): a zero-sized axis leaves -1 undetermined.
+        attn = jnp.reshape(attn, (*attn.shape[:-2], attn.shape[-2] * attn.shape[-1]))
 
         final_projection = Linear(self.model_size, w_init=self.w_init,
                                   with_bias=self.with_bias, b_init=self.b_init)

@@ -102,6 +102,10 @@ class ExponentialMovingAverage(core.Module):
         With ``update_stats=False`` the would-be average is returned but no state changes.
         """
         value = jnp.asarray(value)
+        if value.dtype == jnp.bool_:
+            raise TypeError(
+                f"{type(self).__name__} {self.module_name!r}: cannot average boolean values; "
+                "cast them first, e.g. `value.astype(jnp.float32)`.")
         counter = core.get_state("counter", (), jnp.int32,
                                  init=initializers.Constant(-self._warmup_length))
         counter = counter + 1
@@ -122,10 +126,13 @@ class ExponentialMovingAverage(core.Module):
 
         average = hidden
         if self._zero_debias:
-            # The step count joins the decay's dtype explicitly (strict dtype promotion).
-            exponent = counter.astype(decay.dtype) if jnp.issubdtype(decay.dtype, jnp.inexact) \
-                else counter
-            average = average / (one - jnp.power(decay, exponent))
+            # lax.pow takes the integer step count as it is (as jnp.power does under standard
+            # promotion: the same operation), and is not subject to strict dtype promotion.
+            if jnp.issubdtype(decay.dtype, jnp.inexact):
+                power = jax.lax.pow(decay, counter)
+            else:
+                power = jnp.power(decay, counter.astype(decay.dtype))
+            average = average / (one - power)
 
         if update_stats:
             core.set_state("counter", counter)

@@ -132,6 +132,10 @@ def avg_pool(value: jax.Array, window_shape: IntLike, strides: IntLike, padding:
 
 def _avg_pool(who, value, window_shape, strides, padding, channel_axis):
     value = jnp.asarray(value)
+    if value.dtype == jnp.bool_:
+        raise TypeError(
+            f"{who}: cannot average boolean inputs; cast them first, e.g. "
+            "`x.astype(jnp.float32)`.")
     window, stride = _check_args(who, value, window_shape, strides, padding, channel_axis)
     total = lax.reduce_window(value, np.array(0, value.dtype), lax.add, window, stride, padding)
     if padding == "VALID":

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from senryu import core
 from senryu import initializers
@@ -76,7 +77,7 @@ class SpectralNorm(core.Module):
                     f"Input is {value.ndim}D but error_on_non_matrix is True ({who}, shape "
                     f"{tuple(value_shape)}); reshape it to a matrix or pass "
                     "error_on_non_matrix=False to flatten the leading dimensions.")
-            value = jnp.reshape(value, (-1, value.shape[-1]))
+            value = jnp.reshape(value, (int(np.prod(value.shape[:-1])), value.shape[-1]))
 
         u0 = core.get_state("u0", (1, value.shape[-1]), value.dtype,
                             init=initializers.RandomNormal())

@@ -20,13 +20,17 @@ def _default_call(module, *inputs, **kwargs):
     return module(*inputs, **kwargs)
 
 
+def _batch_size(x):
+    return x.shape[0] if x.ndim else None  # a scalar (bad) input: let the module complain
+
+
 def _with_initial_state(module, x, **kwargs):
     """Recurrent cores: one step from the initial state."""
-    return module(x, module.initial_state(x.shape[0]), **kwargs)
+    return module(x, module.initial_state(_batch_size(x)), **kwargs)
 
 
 def _reset_core_call(module, x, should_reset):
-    return module((x, should_reset), module.initial_state(x.shape[0]))
+    return module((x, should_reset), module.initial_state(_batch_size(x)))
 
 
 @dataclasses.dataclass(frozen=True)

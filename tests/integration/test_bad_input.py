@@ -83,3 +83,55 @@ def test_scalar_input_error_names_module(name):
         _run(name, (), jnp.float32)
     assert any(n.lower() in str(info.value).lower() for n in MODULES[name][2]), str(info.value)
     _check_clean(_reference())
+
+
+# ---------------------------------------------------------------- every registered module
+
+import functools  # noqa: E402
+
+from integration.registry import ENTRIES, REGISTRY  # noqa: E402
+
+EVERY = [e for e in ENTRIES if not e.heavy]
+EXAMPLES_PER_MODULE = 6
+TRIED_EVERY = {"examples": 0, "raised": 0}
+
+
+@functools.lru_cache(maxsize=None)
+def _module_words(name):
+    """Words an error may use to name the module: the class and module names of every module
+    its valid example call runs (a Sequential may rightly name the Linear inside it)."""
+    entry = REGISTRY[name]
+    calls = hk.experimental.eval_summary(entry.function(hk))(*entry.inputs())
+    words = set()
+    for call in calls:
+        module = call.module_details.module
+        words |= {type(module).__name__.lower(), module.module_name.lower(),
+                  module.module_name.rsplit("/", 1)[-1].lower()}
+    return frozenset(words)
+
+
+@pytest.mark.parametrize("entry", EVERY, ids=[e.name for e in EVERY])
+@hypothesis.settings(max_examples=EXAMPLES_PER_MODULE, deadline=None, derandomize=True,
+                     suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(shape=st.lists(st.integers(0, 4), min_size=0, max_size=5).map(tuple),
+                  dtype=st.sampled_from(DTYPES))
+def test_every_module_gives_a_result_or_a_named_error(entry, shape, dtype):
+    """The first input of the module's example call gets a random shape and dtype (abstractly:
+    shape and dtype errors are raised while tracing, so no compilation is needed)."""
+    TRIED_EVERY["examples"] += 1
+    inputs = list(entry.inputs())
+    leaves, treedef = jax.tree.flatten(inputs)
+    leaves[0] = np.zeros(shape, dtype)
+    inputs = jax.tree.unflatten(treedef, leaves)
+    specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), inputs)
+    f = hk.transform_with_state(entry.function(hk))
+    try:
+        params, state = jax.eval_shape(f.init, KEY, *specs)
+        jax.eval_shape(f.apply, params, state, KEY, *specs)
+    except (ValueError, TypeError) as e:
+        TRIED_EVERY["raised"] += 1
+        message = str(e).lower()
+        assert any(word in message for word in _module_words(entry.name)), (
+            f"{entry.name} with a first input of shape {shape} and dtype "
+            f"{jnp.dtype(dtype).name}: {type(e).__name__} does not name the module: {e}")
+    _check_clean(_reference())
