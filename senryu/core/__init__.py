@@ -42,7 +42,14 @@ from senryu.core.params import (
     running_init,
     set_state,
 )
-from senryu.core.purify import Boundary, PureFunction, capture, commit, run_and_commit
+from senryu.core.purify import (
+    Boundary,
+    PureFunction,
+    capture,
+    commit,
+    count_rng_draws,
+    run_and_commit,
+)
 from senryu.core.rng import (
     MissingRNGError,
     PRNGSequence,

@@ -77,7 +77,7 @@ class PureFunction:
     """
 
     __slots__ = ("fn", "frame", "naming_in", "naming_out", "creation_blocked", "calls",
-                 "__weakref__")
+                 "rng_draws", "__weakref__")
 
     def __init__(self, fn: Callable, *, naming_in: Optional[NamingSource] = None,
                  creation_blocked: Optional[str] = None,
@@ -89,6 +89,7 @@ class PureFunction:
         self.naming_out: Optional[dict] = None
         self.creation_blocked = creation_blocked
         self.calls = 0
+        self.rng_draws = 0  # keys drawn by the last call
 
     def __call__(self, boundary: Boundary, *args, **kwargs):
         naming_in = self.naming_in() if callable(self.naming_in) else self.naming_in
@@ -102,7 +103,18 @@ class PureFunction:
         self.naming_out = child.naming
         self.calls += 1
         rng = child.rng_stack[0]
+        self.rng_draws = 0 if rng is None else rng.draws
         return out, Boundary(child.params, child.state, None if rng is None else rng.internal_state)
+
+
+def count_rng_draws(fn: Callable, *args, **kwargs) -> int:
+    """How many keys ``fn(*args, **kwargs)`` draws, found by abstract evaluation: nothing is
+    computed and nothing (parameters, state, names, keys) changes in the running transform."""
+    import jax  # local: this module otherwise needs no JAX
+
+    pure = PureFunction(fn)
+    jax.eval_shape(lambda boundary: pure(boundary, *args, **kwargs)[1], capture(pure.frame))
+    return pure.rng_draws
 
 
 def run_and_commit(fn: Callable, *args, **kwargs) -> Any:

@@ -60,7 +60,7 @@ class PRNGSequence(Iterator[PRNGKey]):
     4
     """
 
-    __slots__ = ("_key", "_subkeys", "_trace")
+    __slots__ = ("_key", "_subkeys", "_trace", "draws")
 
     def __init__(self, key_or_seed: Union[PRNGKey, int, RNGState]):
         if isinstance(key_or_seed, tuple) and len(key_or_seed) == 2:
@@ -71,6 +71,7 @@ class PRNGSequence(Iterator[PRNGKey]):
             self._key = _validate_key(key_or_seed)
             self._subkeys: list = []
         self._trace = jax_usage.trace_state()
+        self.draws = 0  # keys handed out so far (hk.experimental.optimize_rng_use counts them)
 
     def reserve(self, num: int) -> None:
         """Splits ``num`` more keys now, so later ``next`` calls need no split."""
@@ -87,6 +88,7 @@ class PRNGSequence(Iterator[PRNGKey]):
     def __next__(self) -> PRNGKey:
         if not self._subkeys:
             self.reserve(config_lib.get_config().rng_reserve_size)
+        self.draws += 1
         return self._subkeys.pop(0)
 
     next = __next__

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Callable, Iterator
 
 from senryu import config as _config
+from senryu import core as _core
 from senryu.core import name_like, name_scope
 from senryu.core.params import GetterContext as ParamContext  # dm-haiku's alias
 from senryu.core.lifting import LiftWithStateUpdater, lift, lift_with_state
@@ -76,9 +78,29 @@ def rng_reserve_size(size: int) -> Iterator[None]:
 
 
 def optimize_rng_use(fun: Callable) -> Callable:
-    """Accepted for compatibility with Haiku: returns ``fun`` unchanged.
+    """Splits all the random keys ``fun`` draws with one ``jax.random.split`` (as Haiku does).
 
-    Haiku uses it to split all random keys of ``fun`` at once; senryu's key splitting is already
-    cheap, so the function is run as it is (keys drawn are the same as without the decorator).
+    ``fun`` is first evaluated abstractly (``jax.eval_shape``: no computation, no side effects)
+    to count its ``hk.next_rng_key()`` calls; that many keys are then reserved at once and
+    ``fun`` runs for real. The keys, hence the initial parameters, are dm-haiku's for the same
+    function; they differ from those of ``fun`` without the decorator. Outside a transform, or
+    in one without a random key, ``fun`` runs unchanged.
+
+    >>> import jax, jax.numpy as jnp, senryu as hk
+    >>> def f(x):
+    ...     return hk.nets.MLP([300, 100, 10])(x)
+    >>> f = hk.transform(hk.experimental.optimize_rng_use(f))
+    >>> params = f.init(jax.random.PRNGKey(42), jnp.ones([1, 1]))
+    >>> sorted(params)
+    ['mlp/~/linear_0', 'mlp/~/linear_1', 'mlp/~/linear_2']
     """
-    return fun
+    @functools.wraps(fun)
+    def wrapper(*args, **kwargs):
+        if not _core.inside_transform() or _core.maybe_get_rng_sequence_state() is None:
+            return fun(*args, **kwargs)
+        count = _core.count_rng_draws(fun, *args, **kwargs)
+        if count:
+            _core.reserve_rng_keys(count)
+        return fun(*args, **kwargs)
+
+    return wrapper

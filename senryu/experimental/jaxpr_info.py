@@ -13,8 +13,10 @@ import html
 from typing import Any, Callable, Optional, Sequence
 
 import jax
+import jax.extend.core as jex_core
 import numpy as np
-from jax._src import core as jax_core
+# Variable names as JAX prints them (a, b, ...): only the private pretty-printer gives them.
+from jax._src import core as jax_pp
 
 from senryu import core
 from senryu.experimental.summarise import ArraySpec
@@ -139,7 +141,7 @@ def _nested_jaxpr(eqn: Any) -> tuple[Optional[str], Any]:
     prim, params = eqn.primitive.name, eqn.params
     for key in _SUBJAXPR_PARAMS:
         jaxpr = params.get(key)
-        if isinstance(jaxpr, (jax_core.Jaxpr, jax_core.ClosedJaxpr)):
+        if isinstance(jaxpr, (jex_core.Jaxpr, jex_core.ClosedJaxpr)):
             break
     else:
         return None, None
@@ -164,14 +166,14 @@ class _Builder:
         self.info = info
 
     def module(self, name: str, jaxpr: Any) -> Module:
-        if isinstance(jaxpr, jax_core.ClosedJaxpr):
+        if isinstance(jaxpr, jex_core.ClosedJaxpr):
             jaxpr = jaxpr.jaxpr
-        context = jax_core.JaxprPpContext()
+        context = jax_pp.JaxprPpContext()
         for var in [*jaxpr.constvars, *jaxpr.invars]:
-            jax_core.pp_var(var, context)
+            jax_pp.pp_var(var, context)
 
         def names(variables) -> list[str]:
-            return [repr(v) if isinstance(v, jax_core.Literal) else str(jax_core.pp_var(v, context))
+            return [repr(v) if isinstance(v, jex_core.Literal) else str(jax_pp.pp_var(v, context))
                     for v in variables]
 
         root = Module(name=name)
