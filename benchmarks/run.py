@@ -54,8 +54,9 @@ def versions() -> str:
 
 
 def table(results: dict) -> str:
-    lines = ["| group | figure | senryu | dm-haiku | plain JAX | senryu / haiku | senryu / JAX |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| group | figure | senryu | dm-haiku | plain JAX | senryu / haiku | senryu / JAX "
+             "| senryu / haiku, best rounds |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for group, by_lib in results.items():
         figures = sorted({f for runs in by_lib.values() for run in runs for f in run})
         for figure in figures:
@@ -76,12 +77,18 @@ def table(results: dict) -> str:
                     return f"{stats[a][0] / stats[b][0]:.2f}"
                 return ""
 
+            def best_ratio(a, b):
+                if a in stats and b in stats and stats[b][1] > 0:
+                    return f"{stats[a][1] / stats[b][1]:.2f}"
+                return ""
+
             if group == "override":
                 lines.append(f"| {group} | {figure} | on: {cell('senryu')} | | off: {cell('jax')} "
-                             f"| | {ratio('senryu', 'jax')} |")
+                             f"| | {ratio('senryu', 'jax')} | |")
             else:
                 lines.append(f"| {group} | {figure} | {cell('senryu')} | {cell('haiku')} | "
-                             f"{cell('jax')} | {ratio('senryu', 'haiku')} | {ratio('senryu', 'jax')} |")
+                             f"{cell('jax')} | {ratio('senryu', 'haiku')} | {ratio('senryu', 'jax')} "
+                             f"| {best_ratio('senryu', 'haiku')} |")
     return "\n".join(lines)
 
 
