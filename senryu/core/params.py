@@ -120,8 +120,9 @@ def _in_initializer(error: Exception, kind: str, full_name: str, shape, dtype) -
                f"{jnp.dtype(dtype).name if dtype is not None else None}) failed: {error}")
     try:
         return type(error)(message)
-    except Exception:  # an exception class whose constructor takes other arguments
-        return ValueError(message)
+    except Exception:  # a constructor taking other arguments: keep the error, add a note
+        error.add_note(message)
+        return error
 
 
 def _create(frame, kind: str, full_name: str, shape, dtype, init, creators):

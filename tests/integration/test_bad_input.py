@@ -4,6 +4,7 @@ Each call either returns a result or raises ValueError/TypeError whose message n
 and a failed transform leaves nothing behind: the next transform runs cleanly.
 """
 
+import functools
 import re
 
 import hypothesis
@@ -33,6 +34,7 @@ MODULES = {
 DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16, jnp.int32, jnp.bool_, jnp.complex64]
 
 
+@functools.lru_cache(maxsize=None)
 def _reference():
     f = hk.transform(lambda x: hk.Linear(2)(x))
     x = jnp.ones((2, 3))
@@ -86,8 +88,6 @@ def test_scalar_input_error_names_module(name):
 
 
 # ---------------------------------------------------------------- every registered module
-
-import functools  # noqa: E402
 
 from integration.registry import ENTRIES, REGISTRY  # noqa: E402
 

@@ -14,13 +14,23 @@ import pytest
 
 import senryu as hk
 
-if os.environ.get("SENRYU_REQUIRE_TF") == "1":
-    import tensorflow as tf  # noqa: E402  (CI must have it: a failure here is a real failure)
-else:
-    tf = pytest.importorskip("tensorflow")
-from jax.experimental import jax2tf  # noqa: E402  (needs TensorFlow)
-
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tf():
+    # Imported here, not at collection: TensorFlow takes seconds to import, and only the worker
+    # running these tests should pay for it.
+    if os.environ.get("SENRYU_REQUIRE_TF") == "1":
+        import tensorflow  # CI must have it: an ImportError here is a real failure
+        return tensorflow
+    return pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module")
+def jax2tf(tf):
+    from jax.experimental import jax2tf as module
+    return module
 
 
 def _mlp(x):
@@ -32,20 +42,24 @@ def _variable_name(path) -> str:
     return "/".join(str(getattr(k, "key", k)) for k in path).replace("~", "_")
 
 
-class JaxModule(tf.Module):
-    """The spec's ``JaxModule`` without Sonnet: params as tf.Variables, apply via jax2tf."""
+@pytest.fixture(scope="module")
+def JaxModule(tf, jax2tf):  # noqa: N802  (a class, as in the spec)
+    class JaxModule(tf.Module):
+        """The spec's ``JaxModule`` without Sonnet: params as tf.Variables, apply via jax2tf."""
 
-    def __init__(self, params, apply_fn, name=None):
-        super().__init__(name=name)
-        with self.name_scope:
-            self.params = jax.tree_util.tree_map_with_path(
-                lambda path, value: tf.Variable(np.asarray(value), name=_variable_name(path)),
-                params)
-        self._apply = tf.autograph.experimental.do_not_convert(
-            jax2tf.convert(lambda p, x: apply_fn(p, None, x)))
+        def __init__(self, params, apply_fn, name=None):
+            super().__init__(name=name)
+            with self.name_scope:
+                self.params = jax.tree_util.tree_map_with_path(
+                    lambda path, value: tf.Variable(np.asarray(value), name=_variable_name(path)),
+                    params)
+            self._apply = tf.autograph.experimental.do_not_convert(
+                jax2tf.convert(lambda p, x: apply_fn(p, None, x)))
 
-    def __call__(self, inputs):
-        return self._apply(self.params, inputs)
+        def __call__(self, inputs):
+            return self._apply(self.params, inputs)
+
+    return JaxModule
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +76,7 @@ def mlp_and_params(digits):
     return f, params
 
 
-def test_variables_are_named_after_the_parameter_tree(mlp_and_params):
+def test_variables_are_named_after_the_parameter_tree(mlp_and_params, JaxModule):
     f, params = mlp_and_params
     net = JaxModule(params, f.apply, name="jax_module")
     names = sorted(v.name for v in net.trainable_variables)
@@ -70,7 +84,7 @@ def test_variables_are_named_after_the_parameter_tree(mlp_and_params):
                      "jax_module/mlp/_/linear_1/b:0", "jax_module/mlp/_/linear_1/w:0"]
 
 
-def test_converted_forward_and_gradients_match_jax(mlp_and_params, digits):
+def test_converted_forward_and_gradients_match_jax(mlp_and_params, digits, tf, JaxModule):
     f, params = mlp_and_params
     x = digits[0][:16]
     net = JaxModule(params, f.apply)
@@ -89,7 +103,7 @@ def test_converted_forward_and_gradients_match_jax(mlp_and_params, digits):
                                        rtol=1e-4, atol=1e-5, err_msg=f"{module}/{name}")
 
 
-def test_trains_in_tensorflow(mlp_and_params, digits):
+def test_trains_in_tensorflow(mlp_and_params, digits, tf, JaxModule):
     """The spec's TF training loop (Adam, compiled tf.function) on scikit-learn's digits."""
     f, params = mlp_and_params
     x, y = digits
@@ -117,7 +131,7 @@ def test_trains_in_tensorflow(mlp_and_params, digits):
                                np.asarray(net(tf.constant(x[:8]))), rtol=1e-4, atol=1e-4)
 
 
-def test_saved_model_round_trip(mlp_and_params, digits, tmp_path):
+def test_saved_model_round_trip(mlp_and_params, digits, tmp_path, tf, JaxModule):
     f, params = mlp_and_params
     net = JaxModule(params, f.apply)
 
@@ -137,7 +151,7 @@ def test_saved_model_round_trip(mlp_and_params, digits, tmp_path):
                                rtol=1e-5, atol=1e-5)
 
 
-def test_stateful_network_in_eval_mode_converts():
+def test_stateful_network_in_eval_mode_converts(tf, jax2tf):
     """A transform_with_state model (conv + batch norm) converted with its state."""
     def net(x, is_training):
         x = hk.Conv2D(4, 3)(x)
