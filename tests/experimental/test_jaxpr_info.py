@@ -30,6 +30,9 @@ def _models(hk):
 
     def conv(x):
         x = hk.Conv2D(4, 3)(x)
+        # Eval mode at apply: in training mode the text is identical too (see
+        # test_training_batch_norm_text_same_as_haiku), but one jaxpr variable is numbered
+        # differently (dm-haiku's moving average makes one more intermediate value).
         x = hk.BatchNorm(True, True, 0.9)(x, is_training=hk.running_init())
         return hk.Linear(2)(jax.nn.relu(x).reshape(x.shape[0], -1))
 
@@ -116,6 +119,20 @@ def test_state_counts_match_haiku_in_training():
 
     assert counts(senryu) == counts(haiku)
     assert ("batch_norm", 8, 18) in [c[:3] for c in counts(senryu)]
+
+
+def test_training_batch_norm_text_same_as_haiku():
+    """The moving averages' zero-debias step is dm-haiku's own operation (pow f32, int32)."""
+    texts = []
+    for lib in (senryu, haiku):
+        f = lib.transform_with_state(
+            lambda x: lib.BatchNorm(True, True, 0.9)(x, is_training=True))
+        x = jnp.ones([2, 3])
+        params, state = f.init(jax.random.PRNGKey(0), x)
+        texts.append(lib.experimental.jaxpr_info.format_module(
+            lib.experimental.jaxpr_info.make_model_info(f.apply)(params, state, None, x)))
+    assert texts[0] == texts[1]
+    assert "pow in f32[], int32[], out f32[]" in texts[0]
 
 
 def test_compute_flops_and_formatting():
