@@ -112,6 +112,17 @@ def test_no_leaks_plain_jit_grad_vmap(name):
     _assert_same(jax.tree.map(lambda a: a[0], bout), out, rtol=1e-4, atol=1e-5)
 
 
+def _init_and_apply_on_stack(g, params, state, inputs):
+    """init and apply of ``g`` on two stacked copies of ``inputs``, under jax.checking_leaks;
+    apply uses ``params`` and ``state`` (init's own state if None). -> (params, state, out)."""
+    f = hk.transform_with_state(g)
+    batch = _stack2(inputs)
+    with jax.checking_leaks():
+        new_params, new_state = f.init(KEY, *batch)
+        out, _ = f.apply(params, new_state if state is None else state, KEY, *batch)
+    return new_params, new_state, out
+
+
 @pytest.mark.parametrize("name", [n for n in WRAPPABLE if not REGISTRY[n].state])
 def test_no_leaks_hk_vmap(name):
     entry = _entry(name)
@@ -121,11 +132,7 @@ def test_no_leaks_hk_vmap(name):
         return hk.vmap(lambda *x: entry.call(entry.build(hk), *x, **entry.kwargs),
                        split_rng=False)(*xs)
 
-    f = hk.transform_with_state(g)
-    batch = _stack2(inputs)
-    with jax.checking_leaks():
-        vparams, vstate = f.init(KEY, *batch)
-        bout, _ = f.apply(params, vstate, KEY, *batch)
+    vparams, _, bout = _init_and_apply_on_stack(g, params, None, inputs)
     assert jax.tree.map(np.shape, vparams) == jax.tree.map(np.shape, params)
     _assert_same(jax.tree.map(lambda a: a[0], bout), out, rtol=1e-4, atol=1e-5)
 
@@ -144,11 +151,7 @@ def test_no_leaks_hk_scan(name):
             return carry, entry.call(module, *x, **entry.kwargs)
         return hk.scan(body, 0, xs)[1]
 
-    f = hk.transform_with_state(g)
-    batch = _stack2(inputs)
-    with jax.checking_leaks():
-        sparams, sstate = f.init(KEY, *batch)
-        sout, _ = f.apply(params, state, KEY, *batch)
+    sparams, sstate, sout = _init_and_apply_on_stack(g, params, state, inputs)
     assert jax.tree.map(np.shape, sparams) == jax.tree.map(np.shape, params)
     assert jax.tree.map(np.shape, sstate) == jax.tree.map(np.shape, state)
     _assert_same(jax.tree.map(lambda a: a[0], sout), out, rtol=1e-4, atol=1e-5)
