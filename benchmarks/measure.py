@@ -116,54 +116,31 @@ def _time_step(step, *carry) -> float:
     return min(timeit.repeat(run, number=1, repeat=REPEATS)) / number
 
 
-def _pure_trace_figures(pure_apply, params, *args) -> dict:
-    """Trace time of the hand-written apply: the floor any library's apply trace sits on. A fresh
-    function object each time, as the library figures get a fresh transform."""
-    return {
-        "trace_apply_ms": 1e3 * _best(
-            lambda: jax.jit(lambda p, *a: pure_apply(p, *a)).lower(params, *args),
-            repeats=TRACE_REPEATS),
-        "jaxpr_apply_ms": 1e3 * _best(
-            lambda: jax.make_jaxpr(lambda p, *a: pure_apply(p, *a))(params, *args),
-            repeats=TRACE_REPEATS),
-    }
-
-
-def pure_mlp_figures() -> dict:
-    """The hand-written JAX MLP: apply trace time and train step (same math as hk.nets.MLP)."""
+def pure_figures(model: str) -> dict:
+    """The hand-written JAX version of ``model`` (same math, same params): apply trace time, the
+    floor any library's trace sits on, and the train step. Fresh function objects for each trace,
+    as the library figures get a fresh transform."""
     import senryu
-    f, (x,) = models.mlp(senryu)
+    pure_apply = models.PURE_APPLY[model]
+    f, (x,) = models.MODELS[model](senryu)
     params = f.init(jax.random.PRNGKey(0), x)
     opt = optax.adam(1e-3)
 
     @jax.jit
     def step(params, opt_state):
-        loss, grads = jax.value_and_grad(lambda p: jnp.mean(models.pure_mlp_apply(p, x) ** 2))(
-            params)
+        loss, grads = jax.value_and_grad(lambda p: jnp.mean(pure_apply(p, x) ** 2))(params)
         updates, opt_state = opt.update(grads, opt_state)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    return {**_pure_trace_figures(models.pure_mlp_apply, params, x),
-            "step_us": 1e6 * _time_step(step, params, opt.init(params))}
-
-
-def pure_transformer_figures() -> dict:
-    """The hand-written JAX transformer: apply trace time and train step (same math and params
-    as the model)."""
-    import senryu
-    f, (tokens,) = models.transformer(senryu)
-    params = f.init(jax.random.PRNGKey(0), tokens)
-    opt = optax.adam(1e-3)
-
-    @jax.jit
-    def step(params, opt_state):
-        loss, grads = jax.value_and_grad(
-            lambda p: jnp.mean(models.pure_transformer_apply(p, tokens) ** 2))(params)
-        updates, opt_state = opt.update(grads, opt_state)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    return {**_pure_trace_figures(models.pure_transformer_apply, params, tokens),
-            "step_us": 1e6 * _time_step(step, params, opt.init(params))}
+    return {
+        "trace_apply_ms": 1e3 * _best(
+            lambda: jax.jit(lambda p, x: pure_apply(p, x)).lower(params, x),
+            repeats=TRACE_REPEATS),
+        "jaxpr_apply_ms": 1e3 * _best(
+            lambda: jax.make_jaxpr(lambda p, x: pure_apply(p, x))(params, x),
+            repeats=TRACE_REPEATS),
+        "step_us": 1e6 * _time_step(step, params, opt.init(params)),
+    }
 
 
 def eager_figures(hk) -> dict:
@@ -292,9 +269,9 @@ def override_figures(active: bool) -> dict:
 
 
 GROUPS = {
-    "mlp": lambda lib: (pure_mlp_figures() if lib == "jax" else
+    "mlp": lambda lib: (pure_figures("mlp") if lib == "jax" else
                         model_figures(_library(lib), "mlp")),
-    "transformer": lambda lib: (pure_transformer_figures() if lib == "jax" else
+    "transformer": lambda lib: (pure_figures("transformer") if lib == "jax" else
                                 model_figures(_library(lib), "transformer")),
     "resnet50": lambda lib: model_figures(_library(lib), "resnet50"),
     "eager": lambda lib: eager_figures(_library(lib)),

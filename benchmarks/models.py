@@ -105,3 +105,6 @@ def pure_transformer_apply(params, tokens):
         h = h + _pure_linear(params[f"{block}/mlp/~/linear_1"], hidden)
     h = _pure_layer_norm(params["layer_norm"], h)
     return _pure_linear(params["linear"], h)
+
+
+PURE_APPLY = {"mlp": pure_mlp_apply, "transformer": pure_transformer_apply}

@@ -35,10 +35,7 @@ def _train_step(apply):
     return step
 
 
-CASES = {
-    "mlp": (models.mlp, models.pure_mlp_apply),
-    "transformer": (models.transformer, models.pure_transformer_apply),
-}
+CASES = {name: (models.MODELS[name], pure) for name, pure in models.PURE_APPLY.items()}
 
 
 @pytest.mark.parametrize("name", list(CASES))
